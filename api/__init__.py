@@ -1,0 +1,1 @@
+"""FastAPI service, database, workers, dashboard, client and CLI."""

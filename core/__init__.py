@@ -1,0 +1,1 @@
+"""The science of GDT: factors, batch sampling, contrast/weights, loss, data, encoders, training, evaluation."""

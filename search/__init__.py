@@ -1,0 +1,1 @@
+"""Search spaces, the trial objective, Optuna and Ray Tune backends."""
