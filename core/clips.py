@@ -1,0 +1,132 @@
+"""Cutting the clips of a GDT batch out of decoded videos: time shift, playback speed, time reversal.
+
+These three factors decide *which* frames and samples a clip holds, so they are applied while
+gathering, as index arithmetic on the decoded store (no decoding, one read per video). Everything
+that changes pixel or sample values (augmentation, resampling, spectrograms) happens afterwards on
+the batch, on its device: see `core.augment`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+import torch
+
+from core.sampling import GDTBatch
+
+
+class ClipSource(Protocol):
+    """Decoded videos: what the clip cache and the in-memory procedural world both provide."""
+
+    fps: float
+    sample_rate: int
+
+    @property
+    def num_videos(self) -> int: ...
+
+    def frames(self, index: int) -> np.ndarray:  # (T, C, H, W) uint8
+        ...
+
+    def audio(self, index: int) -> np.ndarray:  # (samples,) float32 mono
+        ...
+
+
+@dataclass(frozen=True)
+class ClipSpec:
+    """A clip is `num_frames` consecutive frames at the source fps (1x) and the audio of the same span."""
+
+    num_frames: int = 8
+
+    def seconds(self, fps: float) -> float:
+        return self.num_frames / fps
+
+
+@dataclass
+class RawClips:
+    """The clips of one batch before augmentation, with the tuple each clip came from.
+
+    video: (Kv, T, C, H, W) uint8, the clips of the tuples `video_rows` (MOD = video), in that order.
+    audio: speed -> (n, span) float32 source waveforms still at that speed, for tuples `audio_rows[speed]`.
+    """
+
+    video: torch.Tensor
+    video_rows: torch.Tensor
+    audio: dict[float, torch.Tensor]
+    audio_rows: dict[float, torch.Tensor]
+    batch_size: int
+    sample_rate: int
+    clip_seconds: float
+
+
+class ClipTooShort(ValueError):
+    """A video cannot hold the span a clip needs (clip length x playback speed)."""
+
+
+def gather_clips(source: ClipSource, batch: GDTBatch, spec: ClipSpec) -> RawClips:
+    """Read every clip of `batch` from `source`, applying TS (start), SP (stride) and TR (order)."""
+    values = batch.values
+    video_of = values["DS"].numpy()
+    speed = values["SP"].numpy().astype(np.float64)
+    start_fraction = values["TS"].numpy().astype(np.float64)
+    reversed_ = values["TR"].numpy().astype(bool)
+    is_audio = values["MOD"].numpy().astype(bool)
+    clip_seconds = spec.seconds(source.fps)
+
+    video_rows = np.flatnonzero(~is_audio)
+    audio_rows = np.flatnonzero(is_audio)
+    video_clips: list[np.ndarray] = [None] * len(video_rows)  # type: ignore[list-item]
+    audio_clips: list[np.ndarray] = [None] * len(audio_rows)  # type: ignore[list-item]
+    video_slot = {row: i for i, row in enumerate(video_rows)}
+    audio_slot = {row: i for i, row in enumerate(audio_rows)}
+
+    # One pass per video: all of its clips come out of one decoded array.
+    for video in np.unique(video_of):
+        rows = np.flatnonzero(video_of == video)
+        frames = source.frames(int(video)) if (~is_audio[rows]).any() else None
+        audio = source.audio(int(video)) if is_audio[rows].any() else None
+        duration = _duration(frames, audio, source)
+        for row in rows:
+            span = clip_seconds * speed[row]
+            if span > duration + 1e-9:
+                raise ClipTooShort(
+                    f"video {video}: a {clip_seconds:.2f} s clip at {speed[row]:g}x needs {span:.2f} s,"
+                    f" the video has {duration:.2f} s"
+                )
+            start = start_fraction[row] * (duration - span)
+            if is_audio[row]:
+                first = int(round(start * source.sample_rate))
+                clip = audio[first : first + int(round(span * source.sample_rate))]
+                audio_clips[audio_slot[row]] = clip[::-1] if reversed_[row] else clip
+            else:
+                index = int(round(start * source.fps)) + np.arange(spec.num_frames) * int(speed[row])
+                index = np.minimum(index, len(frames) - 1)
+                video_clips[video_slot[row]] = frames[index[::-1] if reversed_[row] else index]
+
+    video_tensor = torch.from_numpy(np.stack(video_clips)) if video_clips else torch.empty(0, dtype=torch.uint8)
+    audio_by_speed, rows_by_speed = {}, {}
+    for s in np.unique(speed[audio_rows]):
+        members = np.flatnonzero(speed[audio_rows] == s)
+        length = min(len(audio_clips[i]) for i in members)  # rounding can differ by one sample
+        audio_by_speed[float(s)] = torch.from_numpy(np.stack([audio_clips[i][:length] for i in members]).copy())
+        rows_by_speed[float(s)] = torch.from_numpy(audio_rows[members])
+    return RawClips(
+        video=video_tensor,
+        video_rows=torch.from_numpy(video_rows),
+        audio=audio_by_speed,
+        audio_rows=rows_by_speed,
+        batch_size=len(video_of),
+        sample_rate=source.sample_rate,
+        clip_seconds=clip_seconds,
+    )
+
+
+def _duration(frames: np.ndarray | None, audio: np.ndarray | None, source: ClipSource) -> float:
+    """Seconds available in both streams that the clips of this video read."""
+    lengths = []
+    if frames is not None:
+        lengths.append(len(frames) / source.fps)
+    if audio is not None:
+        lengths.append(len(audio) / source.sample_rate)
+    return min(lengths)
