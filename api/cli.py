@@ -48,6 +48,38 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_trial(args: argparse.Namespace) -> int:
+    """One trial of a preset on the embedded default: pretraining, then the proxy evaluation."""
+    from core.pretrain import TrainingFailed
+    from core.trial import run_trial, small_world_trial
+
+    config = preset(args.preset, args.clip_budget)
+    spec = small_world_trial(steps=args.steps, seed=args.seed)
+    print(f"trial {args.preset}: {config.describe()}  K={config.batch_size}  steps={args.steps}")
+
+    def progress(report):
+        if report.step == 1 or report.step % max(1, args.steps // 10) == 0:
+            print(f"  step {report.step:4d}  loss {report.loss:.4f}  {report.clips_per_second:7.0f} clips/s")
+
+    try:
+        result = run_trial(config, spec, on_step=progress)
+    except TrainingFailed as error:
+        print(f"gdt-search trial: failed at step {error.step}: {error.reason}", file=sys.stderr)
+        return 1
+    s = result.evaluation.scores
+    print(f"proxy ({s.n_train} train / {s.n_test} test videos, {s.n_classes} classes, subset: {s.subset}):")
+    print(
+        f"  R@1 {s.r_at_1:.3f}  R@5 {s.r_at_5:.3f}  R@20 {s.r_at_20:.3f}  linear {s.linear_top1:.3f}"
+        f"  1-NN {s.fewshot_1nn:.3f} ± {s.fewshot_1nn_std:.3f}"
+    )
+    print("measured invariance: " + "  ".join(f"{k} {v.score:+.3f}" for k, v in result.evaluation.invariance.items()))
+    print(
+        f"train {result.train.wall_seconds:.1f} s ({result.train.clips_per_second:.0f} clips/s on {result.device}),"
+        f" eval {result.evaluation.seconds:.1f} s"
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gdt-search", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -60,6 +92,13 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("choices", nargs="*", metavar="FACTOR=CHOICE[:K]")
     check.add_argument("--clip-budget", type=int, default=64)
     check.set_defaults(run=cmd_check)
+
+    trial = commands.add_parser("trial", help="pretrain one preset on the embedded default and score it")
+    trial.add_argument("--preset", default="iccv-l", choices=list(PRESETS))
+    trial.add_argument("--steps", type=int, default=60)
+    trial.add_argument("--clip-budget", type=int, default=64)
+    trial.add_argument("--seed", type=int, default=0)
+    trial.set_defaults(run=cmd_trial)
     return parser
 
 

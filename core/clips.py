@@ -8,13 +8,12 @@ the batch, on its device: see `core.augment`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 import torch
-
-from core.sampling import GDTBatch
 
 
 class ClipSource(Protocol):
@@ -64,9 +63,12 @@ class ClipTooShort(ValueError):
     """A video cannot hold the span a clip needs (clip length x playback speed)."""
 
 
-def gather_clips(source: ClipSource, batch: GDTBatch, spec: ClipSpec) -> RawClips:
-    """Read every clip of `batch` from `source`, applying TS (start), SP (stride) and TR (order)."""
-    values = batch.values
+def gather_clips(source: ClipSource, values: Mapping[str, torch.Tensor], spec: ClipSpec) -> RawClips:
+    """Read one clip per tuple from `source`, applying TS (start), SP (stride) and TR (order).
+
+    `values` holds the concrete value of every factor per tuple (`GDTBatch.values`, or clips chosen
+    by hand for evaluation): DS video, TS start fraction, SP speed, TR 0/1, MOD 0 video / 1 audio.
+    """
     video_of = values["DS"].numpy()
     speed = values["SP"].numpy().astype(np.float64)
     start_fraction = values["TS"].numpy().astype(np.float64)

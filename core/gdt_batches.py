@@ -35,7 +35,7 @@ class GDTBatchStream(IterableDataset):
         sampler = HierarchicalSampler(self.config, self.source.num_videos, self.seed + (worker.id if worker else 0))
         while True:
             batch = sampler.sample()
-            yield SampledClips(batch, gather_clips(self.source, batch, self.spec))
+            yield SampledClips(batch, gather_clips(self.source, batch.values, self.spec))
 
 
 def _keep(item):

@@ -45,10 +45,14 @@ def _batch(choices, budget=64, seed=0, **overrides):
     return batch
 
 
+def _values(choices, **overrides):
+    return _batch(choices, **overrides).values
+
+
 def test_clips_hold_the_frames_their_tuple_asks_for():
     batch = _batch({"TS": "distinctive", "MOD": "invariant", "TR": "invariant", "SP": ("invariant", 2)}, budget=96)
     spec = ClipSpec(num_frames=5)
-    raw = gather_clips(TimeCodedSource(), batch, spec)
+    raw = gather_clips(TimeCodedSource(), batch.values, spec)
     for clip, row in zip(raw.video, raw.video_rows.tolist(), strict=True):
         v, ts, tr, sp = (batch.values[n][row].item() for n in ("DS", "TS", "TR", "SP"))
         span = spec.num_frames / FPS * sp
@@ -61,7 +65,7 @@ def test_clips_hold_the_frames_their_tuple_asks_for():
 
 def test_audio_and_video_of_one_tuple_cover_the_same_seconds():
     batch = _batch({"TS": "invariant", "MOD": "invariant"})
-    raw = gather_clips(TimeCodedSource(), batch, ClipSpec(num_frames=5))
+    raw = gather_clips(TimeCodedSource(), batch.values, ClipSpec(num_frames=5))
     video_start = {}
     for clip, row in zip(raw.video, raw.video_rows.tolist(), strict=True):
         key = (batch.values["DS"][row].item(), batch.values["TS"][row].item())
@@ -75,8 +79,8 @@ def test_audio_and_video_of_one_tuple_cover_the_same_seconds():
 
 def test_reversal_twice_is_identity():
     spec, source = ClipSpec(num_frames=6), TimeCodedSource()
-    forward = gather_clips(source, _batch({"MOD": "invariant", "AUG": "invariant"}, TR=0), spec)
-    backward = gather_clips(source, _batch({"MOD": "invariant", "AUG": "invariant"}, TR=1), spec)
+    forward = gather_clips(source, _values({"MOD": "invariant", "AUG": "invariant"}, TR=0), spec)
+    backward = gather_clips(source, _values({"MOD": "invariant", "AUG": "invariant"}, TR=1), spec)
     assert torch.equal(backward.video.flip(1), forward.video)
     assert torch.equal(backward.audio[1.0].flip(1), forward.audio[1.0])
     assert not torch.equal(backward.video, forward.video)
@@ -84,8 +88,8 @@ def test_reversal_twice_is_identity():
 
 def test_double_speed_covers_twice_the_source_span():
     spec, source = ClipSpec(num_frames=6), TimeCodedSource()
-    slow = gather_clips(source, _batch({"MOD": "invariant", "AUG": "invariant"}, SP=1.0), spec)
-    fast = gather_clips(source, _batch({"MOD": "invariant", "AUG": "invariant"}, SP=2.0), spec)
+    slow = gather_clips(source, _values({"MOD": "invariant", "AUG": "invariant"}, SP=1.0), spec)
+    fast = gather_clips(source, _values({"MOD": "invariant", "AUG": "invariant"}, SP=2.0), spec)
     span = lambda clips: clips[:, -1, 0, 0, 0].float() - clips[:, 0, 0, 0, 0].float()  # noqa: E731
     assert torch.equal(span(fast.video), 2 * span(slow.video))
     assert fast.audio[2.0].shape[1] == 2 * slow.audio[1.0].shape[1]
@@ -99,21 +103,21 @@ def test_double_speed_covers_twice_the_source_span():
 
 def test_time_shift_moves_the_window():
     spec, source = ClipSpec(num_frames=5), TimeCodedSource()
-    early = gather_clips(source, _batch({"AUG": "invariant"}, TS=0.0), spec)
-    late = gather_clips(source, _batch({"AUG": "invariant"}, TS=0.999), spec)
+    early = gather_clips(source, _values({"AUG": "invariant"}, TS=0.0), spec)
+    late = gather_clips(source, _values({"AUG": "invariant"}, TS=0.999), spec)
     assert (early.video[:, 0, 0, 0, 0] == 0).all()
     assert (late.video[:, -1, 0, 0, 0] == SECONDS * FPS - 1).all()
 
 
 def test_a_clip_longer_than_the_video_is_refused_with_the_numbers():
     with pytest.raises(ClipTooShort, match=r"at 8x needs 8.00 s, the video has 4.00 s"):
-        gather_clips(TimeCodedSource(), _batch({"AUG": "invariant"}, SP=8.0), ClipSpec(num_frames=10))
+        gather_clips(TimeCodedSource(), _values({"AUG": "invariant"}, SP=8.0), ClipSpec(num_frames=10))
 
 
 def test_assembled_embeddings_follow_the_tuples():
     """Bookkeeping: an embedding that encodes its clip's video lands on the tuple of that video."""
     batch = _batch({"TS": "invariant", "MOD": "invariant", "TR": "distinctive"})
-    raw = gather_clips(TimeCodedSource(), batch, ClipSpec(num_frames=5))
+    raw = gather_clips(TimeCodedSource(), batch.values, ClipSpec(num_frames=5))
     inputs = BatchAugmenter(SR, replace(AugmentSpec(), train=False)).__call__(raw)
     video_ids = raw.video[:, 0, 1, 0, 0].float()[:, None]  # read back from the pixels
     audio_ids = torch.cat([w[:, :1] // 1000 for w in raw.audio.values()]).float()

@@ -1,0 +1,193 @@
+"""One trial: a configuration -> short GDT pretraining -> HMDB-51 proxy evaluation -> scores.
+
+The data of a trial come from clip caches, decoded once and shared by every trial of a study:
+by default the procedural world (a pretraining world and, with another seed, a labelled proxy world
+in HMDB-51's split format, like Kinetics -> HMDB-51), or real folders (any videos with audio for
+pretraining, HMDB-51 in its official layout for the proxy).
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+from dataclasses import asdict, dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+
+from core.augment import AugmentSpec, VideoAugmentSpec
+from core.clip_cache import ClipCache, build_folder_cache, build_world_cache
+from core.clips import ClipSpec
+from core.config import GDTConfig
+from core.encoders import build_encoders
+from core.evaluate import EvalSpec, Evaluation, ProxyData, evaluate
+from core.pretrain import TrainCallback, TrainResult, TrainSpec, pretrain
+from core.video_folder import DecodeSettings
+from core.world import WorldConfig
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """Where a trial's videos come from. `kind="world"` needs nothing on disk."""
+
+    kind: Literal["world", "folders"] = "world"
+    world: WorldConfig = field(default_factory=WorldConfig)
+    proxy_seed_offset: int = 1  # the proxy world is the pretraining world with seed + this
+    pretrain_root: str | None = None  # kind="folders": any folder of videos with audio
+    hmdb_root: str | None = None  # kind="folders": hmdb51_org/ + testTrainMulti_7030_splits/
+    split: int = 1
+    cache_root: str | None = None
+    clip_frames: int = 8
+
+
+@dataclass(frozen=True)
+class TrialSpec:
+    data: DataSpec = field(default_factory=DataSpec)
+    video_encoder: str = "tiny_video"
+    audio_encoder: str = "tiny_audio"
+    feature_dim: int = 128
+    width: int = 16
+    train: TrainSpec = field(default_factory=TrainSpec)
+    eval: EvalSpec = field(default_factory=EvalSpec)
+    augment: AugmentSpec = field(default_factory=AugmentSpec)
+    device: str = "auto"  # "auto": CUDA when available
+
+    def resolved_device(self) -> torch.device:
+        if self.device == "auto":
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return torch.device(self.device)
+
+
+@dataclass
+class TrialResult:
+    config: str
+    train: TrainResult
+    evaluation: Evaluation
+    device: str
+    environment: dict
+
+    def summary(self) -> dict:
+        """Flat, JSON-ready record of the trial (what a recorder stores)."""
+        scores = asdict(self.evaluation.scores)
+        return {
+            "config": self.config,
+            **{f"score_{k}": v for k, v in scores.items()},
+            **{f"invariance_{k}": v.score for k, v in self.evaluation.invariance.items()},
+            "train_steps": self.train.steps,
+            "final_loss": self.train.final_loss,
+            "clips_per_second": self.train.clips_per_second,
+            "train_seconds": self.train.wall_seconds,
+            "eval_seconds": self.evaluation.seconds,
+            "stopped_by": self.train.stopped_by,
+            "device": self.device,
+            **self.environment,
+        }
+
+
+@cache
+def open_data(spec: DataSpec) -> tuple[ClipCache, ProxyData]:
+    """The pretraining clips and the labelled proxy data, building their caches on first use."""
+    cache_root = spec.cache_root
+    if spec.kind == "world":
+        pretrain_cache = build_world_cache(spec.world, cache_root, show_progress=False)
+        proxy_world = WorldConfig(**{**asdict(spec.world), "seed": spec.world.seed + spec.proxy_seed_offset})
+        proxy_cache = build_world_cache(proxy_world, cache_root, show_progress=False)
+    elif spec.kind == "folders":
+        if not spec.pretrain_root or not spec.hmdb_root:
+            raise ValueError("data.kind 'folders' needs both pretrain_root and hmdb_root")
+        settings = DecodeSettings(min_duration_s=0.0)
+        pretrain_cache = build_folder_cache(spec.pretrain_root, cache_root, settings)
+        proxy_cache = build_folder_cache(Path(spec.hmdb_root) / "hmdb51_org", cache_root, settings,
+                                         label_from_parent=True)  # fmt: skip
+    else:
+        raise ValueError(f"data.kind must be 'world' or 'folders', got {spec.kind!r}")
+    return pretrain_cache, proxy_data(proxy_cache, spec.split)
+
+
+def proxy_data(cache: ClipCache, split: int) -> ProxyData:
+    if cache.labels is None:
+        raise ValueError(f"{cache.path}: the proxy dataset has no labels")
+    if cache.splits is None:
+        raise ValueError(f"{cache.path}: the proxy dataset has no train/test split")
+    tags = cache.splits[:, split - 1]
+    return ProxyData(cache, cache.labels, np.flatnonzero(tags == 1), np.flatnonzero(tags == 2))
+
+
+def environment() -> dict:
+    """Library versions and machine, for replaying a trial."""
+    import torchaudio
+    import torchcodec
+    import torchvision
+
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+        "torchaudio": torchaudio.__version__,
+        "torchcodec": torchcodec.__version__,
+        "machine": platform.machine(),
+        "cpu_count": torch.get_num_threads(),
+    }
+
+
+class _Intermediate(TrainCallback):
+    """Evaluates at the trainer's eval steps and asks `report(step, evaluation)` whether to stop."""
+
+    def __init__(self, report, data: ProxyData, spec: TrialSpec, clip_spec: ClipSpec, device, on_step):
+        self.report, self.data, self.spec, self.clip_spec, self.device = report, data, spec, clip_spec, device
+        self._on_step = on_step
+
+    def on_step(self, report) -> None:
+        if self._on_step is not None:
+            self._on_step(report)
+
+    def on_evaluation(self, step, model) -> bool:
+        if self.report is None:
+            return False
+        evaluation = evaluate(model, self.data, self.spec.eval, self.clip_spec, self.spec.augment, self.device)
+        return bool(self.report(step, evaluation))
+
+
+def run_trial(
+    config: GDTConfig,
+    spec: TrialSpec = TrialSpec(),
+    *,
+    on_intermediate=None,
+    on_step=None,
+    checkpoint: Path | None = None,
+) -> TrialResult:
+    """Pretrain a fresh model under `config`, then evaluate it on the proxy.
+
+    `on_intermediate(step, Evaluation) -> bool` is called every `spec.train.eval_every` steps; True
+    stops the trial there (pruning). Raises `core.pretrain.TrainingFailed` with the reason when
+    training cannot produce a model.
+    """
+    device = spec.resolved_device()
+    pretrain_clips, data = open_data(spec.data)
+    clip_spec = ClipSpec(spec.data.clip_frames)
+    torch.manual_seed(spec.train.seed)
+    model = build_encoders(
+        spec.video_encoder,
+        spec.audio_encoder,
+        feature_dim=spec.feature_dim,
+        width=spec.width,
+        channels_last=device.type == "cuda",
+    )
+    callback = _Intermediate(on_intermediate, data, spec, clip_spec, device, on_step)
+    started = time.perf_counter()
+    train = pretrain(model, pretrain_clips, config, spec.train, clip_spec, spec.augment, device, callback, checkpoint)
+    evaluation = evaluate(model, data, spec.eval, clip_spec, spec.augment, device)
+    env = environment() | {"trial_seconds": time.perf_counter() - started}
+    return TrialResult(config.describe(), train, evaluation, str(device), env)
+
+
+def small_world_trial(steps: int = 60, seed: int = 0) -> TrialSpec:
+    """The embedded default: tiny encoders on the procedural world, a CPU trial of about a minute."""
+    return TrialSpec(
+        data=DataSpec(world=WorldConfig(videos_per_class=10)),
+        train=TrainSpec(steps=steps, lr=0.05, seed=seed),
+        augment=AugmentSpec(video=VideoAugmentSpec(crop_size=32)),
+    )
