@@ -125,8 +125,9 @@ def load_hmdb51(root: str | Path, fold: int = 1) -> ActionDataset:
                 entry = (VideoItem(video_dir / name / file_name, label, name), split_file, n)
                 (train if tag == "1" else test).append(entry)
     _check_exist(train + test)
-    return ActionDataset("hmdb51", root, fold, tuple(classes),
-                         tuple(i for i, _, _ in train), tuple(i for i, _, _ in test))
+    return ActionDataset(
+        "hmdb51", root, fold, tuple(classes), tuple(i for i, _, _ in train), tuple(i for i, _, _ in test)
+    )
 
 
 def _ucf_classes(class_ind: Path) -> list[str]:
@@ -172,7 +173,8 @@ def load_ucf101(root: str | Path, fold: int = 1) -> ActionDataset:
         item = _ucf_item(train_file, n, parts[0], video_dir, index)
         if int(parts[1]) != item.label + 1:
             raise SplitFileFormatError(
-                train_file, n, f"label {parts[1]} disagrees with classInd.txt ({item.class_name} = {item.label + 1})")
+                train_file, n, f"label {parts[1]} disagrees with classInd.txt ({item.class_name} = {item.label + 1})"
+            )
         train.append((item, train_file, n))
     test: list[tuple[VideoItem, Path, int]] = []
     for n, line in _lines(test_file):
@@ -180,8 +182,9 @@ def load_ucf101(root: str | Path, fold: int = 1) -> ActionDataset:
             raise SplitFileFormatError(test_file, n, f"expected '<Class>/<file>', got {line!r}")
         test.append((_ucf_item(test_file, n, line, video_dir, index), test_file, n))
     _check_exist(train + test)
-    return ActionDataset("ucf101", root, fold, tuple(classes),
-                         tuple(i for i, _, _ in train), tuple(i for i, _, _ in test))
+    return ActionDataset(
+        "ucf101", root, fold, tuple(classes), tuple(i for i, _, _ in train), tuple(i for i, _, _ in test)
+    )
 
 
 LOADERS = {"hmdb51": load_hmdb51, "ucf101": load_ucf101}
@@ -192,3 +195,22 @@ def load_action_dataset(name: str, root: str | Path, fold: int = 1) -> ActionDat
     if name not in LOADERS:
         raise ValueError(f"unknown action dataset {name!r}; known: {', '.join(sorted(LOADERS))}")
     return LOADERS[name](root, fold)
+
+
+VIDEO_DIRS = {"hmdb51": HMDB_VIDEO_DIR, "ucf101": UCF_VIDEO_DIR}
+
+
+def official_split_tags(name: str, root: str | Path, folds: tuple[int, ...] = (1, 2, 3)) -> tuple[Path, dict]:
+    """The dataset's video folder and, per video path relative to it, its HMDB-style tag in each fold.
+
+    Tags: 1 = train, 2 = test, 0 = not in that fold. This is how the clip cache stores the official
+    splits, so that one decoded cache serves every fold.
+    """
+    video_dir = Path(root) / VIDEO_DIRS[name]
+    tags: dict[str, list[int]] = {}
+    for position, fold in enumerate(folds):
+        dataset = load_action_dataset(name, root, fold)
+        for part, tag in ((dataset.train, 1), (dataset.test, 2)):
+            for item in part:
+                tags.setdefault(item.path.relative_to(video_dir).as_posix(), [0] * len(folds))[position] = tag
+    return video_dir, tags

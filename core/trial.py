@@ -18,6 +18,7 @@ from typing import Literal
 import numpy as np
 import torch
 
+from core.action_datasets import official_split_tags
 from core.augment import AugmentSpec, VideoAugmentSpec
 from core.clip_cache import ClipCache, build_folder_cache, build_world_cache
 from core.clips import ClipSpec
@@ -37,7 +38,11 @@ class DataSpec:
     world: WorldConfig = field(default_factory=WorldConfig)
     proxy_seed_offset: int = 1  # the proxy world is the pretraining world with seed + this
     pretrain_root: str | None = None  # kind="folders": any folder of videos with audio
-    hmdb_root: str | None = None  # kind="folders": hmdb51_org/ + testTrainMulti_7030_splits/
+    proxy: Literal["hmdb51", "ucf101"] = "hmdb51"  # kind="folders": the labelled proxy dataset
+    hmdb_root: str | None = None  # hmdb51_org/ + testTrainMulti_7030_splits/
+    ucf_root: str | None = None  # UCF-101/ + ucfTrainTestlist/
+    decode_fps: float = 12.0  # kind="folders": frames are decoded once at this rate ...
+    short_side: int = 128  # ... and this short side (never upscaled)
     split: int = 1
     cache_root: str | None = None
     clip_frames: int = 8
@@ -96,12 +101,17 @@ def open_data(spec: DataSpec) -> tuple[ClipCache, ProxyData]:
         proxy_world = WorldConfig(**{**asdict(spec.world), "seed": spec.world.seed + spec.proxy_seed_offset})
         proxy_cache = build_world_cache(proxy_world, cache_root, show_progress=False)
     elif spec.kind == "folders":
-        if not spec.pretrain_root or not spec.hmdb_root:
-            raise ValueError("data.kind 'folders' needs both pretrain_root and hmdb_root")
-        settings = DecodeSettings(min_duration_s=0.0)
-        pretrain_cache = build_folder_cache(spec.pretrain_root, cache_root, settings)
-        proxy_cache = build_folder_cache(Path(spec.hmdb_root) / "hmdb51_org", cache_root, settings,
-                                         label_from_parent=True)  # fmt: skip
+        proxy_root = spec.hmdb_root if spec.proxy == "hmdb51" else spec.ucf_root
+        if not spec.pretrain_root or not proxy_root:
+            raise ValueError(f"data.kind 'folders' needs pretrain_root and the {spec.proxy} root")
+        # Files shorter than one clip are skipped (and reported) when the cache is built.
+        settings = DecodeSettings(spec.decode_fps, short_side=spec.short_side,
+                                  min_duration_s=spec.clip_frames / spec.decode_fps)  # fmt: skip
+        pretrain_cache = build_folder_cache(spec.pretrain_root, cache_root, settings, show_progress=False)
+        video_dir, tags = official_split_tags(spec.proxy, proxy_root)
+        proxy_cache = build_folder_cache(
+            video_dir, cache_root, settings, label_from_parent=True, split_tags=tags, show_progress=False
+        )
     else:
         raise ValueError(f"data.kind must be 'world' or 'folders', got {spec.kind!r}")
     return pretrain_cache, proxy_data(proxy_cache, spec.split)

@@ -1,0 +1,72 @@
+"""A whole trial on real video files: world exported as HMDB-51 + a Kinetics-style folder, decoded, trained, scored."""
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from core.action_datasets import official_split_tags
+from core.augment import AugmentSpec, VideoAugmentSpec
+from core.evaluate import EvalSpec
+from core.presets import preset
+from core.pretrain import TrainSpec
+from core.trial import DataSpec, TrialSpec, open_data, run_trial
+from core.world_export import export_hmdb, export_unlabeled
+from tests.core.conftest import TINY_WORLD
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    root = tmp_path_factory.mktemp("datasets")
+    export_hmdb(TINY_WORLD, root / "hmdb", show_progress=False)
+    export_unlabeled(replace(TINY_WORLD, seed=7), root / "kinetics", show_progress=False)
+    return root
+
+
+def _spec(exported, cache_root, steps=3):
+    return TrialSpec(
+        data=DataSpec(
+            kind="folders",
+            pretrain_root=str(exported / "kinetics"),
+            hmdb_root=str(exported / "hmdb"),
+            decode_fps=8,
+            short_side=16,
+            cache_root=str(cache_root),
+            clip_frames=4,
+        ),  # fmt: skip
+        feature_dim=16,
+        width=4,
+        train=TrainSpec(steps=steps),
+        eval=EvalSpec(clips_per_video=2, invariance_videos=4),
+        augment=AugmentSpec(video=VideoAugmentSpec(crop_size=16)),
+        device="cpu",
+    )
+
+
+def test_official_split_tags_follow_the_split_files(exported):
+    video_dir, tags = official_split_tags("hmdb51", exported / "hmdb")
+    assert video_dir == exported / "hmdb" / "hmdb51_org"
+    assert len(tags) == 12 and all(len(t) == 3 for t in tags.values())
+    first = (exported / "hmdb" / "testTrainMulti_7030_splits" / "grow_test_split1.txt").read_text().split("\n")[0]
+    name, tag = first.split()
+    assert tags[f"grow/{name}"][0] == int(tag)
+
+
+def test_trial_on_decoded_files_uses_the_official_split(exported, tmp_path):
+    spec = _spec(exported, tmp_path)
+    pretrain_clips, data = open_data(spec.data)
+    assert pretrain_clips.num_videos == 12 and pretrain_clips.labels is None  # unlabeled folder
+    _, tags = official_split_tags("hmdb51", exported / "hmdb")
+    assert len(data.train) == sum(t[0] == 1 for t in tags.values())
+    assert len(data.test) == sum(t[0] == 2 for t in tags.values())
+    assert set(np.unique(data.labels)) == {0, 1, 2, 3}
+
+    result = run_trial(preset("iccv-i", clip_budget=16), spec)
+    summary = result.summary()
+    assert summary["train_steps"] == 3 and summary["score_n_test"] == len(data.test)
+    assert {"invariance_TR", "invariance_MOD", "torch", "torchcodec"} <= set(summary)
+
+
+def test_folders_without_a_proxy_root_are_refused(tmp_path):
+    with pytest.raises(ValueError, match="needs pretrain_root and the hmdb51 root"):
+        open_data(DataSpec(kind="folders", pretrain_root=str(tmp_path)))
