@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
+from pathlib import Path
 
 from core.config import GDTConfig, InvalidConfiguration
 from core.presets import PRESETS, preset
@@ -61,8 +63,11 @@ def cmd_trial(args: argparse.Namespace) -> int:
         if report.step == 1 or report.step % max(1, args.steps // 10) == 0:
             print(f"  step {report.step:4d}  loss {report.loss:.4f}  {report.clips_per_second:7.0f} clips/s")
 
+    checkpoint = Path(args.checkpoint) if args.checkpoint else None
+    if args.finetune_epochs and checkpoint is None:
+        checkpoint = Path(tempfile.mkdtemp(prefix="gdt-trial-")) / "model.pt"
     try:
-        result = run_trial(config, spec, on_step=progress)
+        result = run_trial(config, spec, on_step=progress, checkpoint=checkpoint)
     except TrainingFailed as error:
         print(f"gdt-search trial: failed at step {error.step}: {error.reason}", file=sys.stderr)
         return 1
@@ -77,6 +82,56 @@ def cmd_trial(args: argparse.Namespace) -> int:
         f"train {result.train.wall_seconds:.1f} s ({result.train.clips_per_second:.0f} clips/s on {result.device}),"
         f" eval {result.evaluation.seconds:.1f} s"
     )
+    return 0
+
+
+def _parse_overrides(items: list[str]) -> dict:
+    """["trial.steps=30", "search.sampler=gp"] -> {"trial.steps": 30, "search.sampler": "gp"} (YAML values)."""
+    import yaml
+
+    overrides = {}
+    for item in items:
+        field, sep, value = item.partition("=")
+        if not sep or not field:
+            raise SystemExit(f"gdt-search run: expected FIELD=VALUE, got '{item}'")
+        overrides[field] = yaml.safe_load(value)
+    return overrides
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run a study (a spec file or a preset) without the server: progress, then the results table."""
+    from search.optuna_backend import StudyMismatch
+    from search.presets import load_preset
+    from search.recorder import ConsoleRecorder, JsonlRecorder, MultiRecorder
+    from search.runner import report, run_study, summarize
+    from search.spec import SpecError, load_spec
+
+    if bool(args.study) == bool(args.preset):
+        print("gdt-search run: give a study file or --preset NAME (not both)", file=sys.stderr)
+        return 2
+    overrides = _parse_overrides(args.set)
+    for field, value in (("backend", args.backend), ("storage", args.storage), ("name", args.name),
+                         ("search.n_trials", args.n_trials), ("search.workers", args.workers)):  # fmt: skip
+        if value is not None:
+            overrides[field] = value
+    try:
+        spec = load_preset(args.preset, overrides) if args.preset else load_spec(args.study, overrides)
+    except SpecError as error:
+        print(f"gdt-search run: {error}", file=sys.stderr)
+        return 2
+    except KeyError as error:
+        print(f"gdt-search run: {error.args[0]}", file=sys.stderr)
+        return 2
+    recorders = [] if args.quiet else [ConsoleRecorder(verbose=args.verbose)]
+    if args.record:
+        recorders.append(JsonlRecorder(args.record))
+    try:
+        study = run_study(spec, MultiRecorder(*recorders))
+    except (StudyMismatch, ValueError) as error:
+        print(f"gdt-search run: {error}", file=sys.stderr)
+        return 2
+    print()
+    print(report(summarize(study)))
     return 0
 
 
@@ -98,7 +153,24 @@ def build_parser() -> argparse.ArgumentParser:
     trial.add_argument("--steps", type=int, default=60)
     trial.add_argument("--clip-budget", type=int, default=64)
     trial.add_argument("--seed", type=int, default=0)
+    trial.add_argument("--checkpoint", help="save the trained model here (resumes from it if it exists)")
+    trial.add_argument("--finetune-epochs", type=int, default=0, help="then fine-tune fully on the proxy split")
     trial.set_defaults(run=cmd_trial)
+
+    run = commands.add_parser("run", help="run a study (a YAML/JSON spec or a preset) and print its results table")
+    run.add_argument("study", nargs="?", metavar="STUDY.yaml")
+    run.add_argument("--preset", help="a study preset instead of a file: table1, extended")
+    run.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                     help="override a spec field, e.g. --set trial.steps=30 --set search.sampler=gp")  # fmt: skip
+    run.add_argument("--backend", choices=["optuna", "ray"])
+    run.add_argument("--storage", metavar="URL", help="database URL (default: the spec's, or sqlite:///gdt-search.db)")
+    run.add_argument("--name", help="study name (resumes the study of that name when the storage has it)")
+    run.add_argument("--n-trials", type=int, help="trials to train (equivalent and infeasible proposals are free)")
+    run.add_argument("--workers", type=int, help="Optuna worker processes on the study")
+    run.add_argument("--record", metavar="FILE.jsonl", help="also append every trial event to this file")
+    run.add_argument("--verbose", action="store_true", help="print trial starts and intermediate scores")
+    run.add_argument("--quiet", action="store_true", help="no progress lines, only the final report")
+    run.set_defaults(run=cmd_run)
     return parser
 
 

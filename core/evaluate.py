@@ -60,7 +60,7 @@ class Evaluation:
     seconds: float
 
 
-def _clip_values(videos: np.ndarray, starts: np.ndarray, tr: int = 0, sp: float = 1.0, mod: int = 0) -> dict:
+def clip_values(videos: np.ndarray, starts: np.ndarray, tr: int = 0, sp: float = 1.0, mod: int = 0) -> dict:
     """Factor values for one clip per (video, start) pair: the evaluation's hand-picked transformations."""
     n = len(videos)
     return {
@@ -98,7 +98,7 @@ def video_features(extract: FeatureExtractor, videos: np.ndarray, spec: EvalSpec
     """(len(videos), d): the mean feature of `clips_per_video` uniformly spaced clips per video."""
     n = spec.clips_per_video
     starts = np.linspace(0.0, 1.0, n) if n > 1 else np.array([0.5])
-    values = _clip_values(np.repeat(videos, n), np.tile(starts, len(videos)))
+    values = clip_values(np.repeat(videos, n), np.tile(starts, len(videos)))
     return extract(values, spec.chunk).reshape(len(videos), n, -1).mean(dim=1)
 
 
@@ -125,7 +125,7 @@ def factor_invariance(
     middle = np.full(len(videos), 0.5)
 
     def features(**clip) -> torch.Tensor:
-        return standardise(extract(_clip_values(videos, clip.pop("starts", middle), **clip), spec.chunk))
+        return standardise(extract(clip_values(videos, clip.pop("starts", middle), **clip), spec.chunk))
 
     base = features()
     result = {
@@ -135,8 +135,8 @@ def factor_invariance(
     shortest = min(len(extract.source.frames(int(v))) for v in videos) / extract.source.fps
     if 2 * extract.clip_spec.seconds(extract.source.fps) <= shortest:
         result["SP"] = measured_invariance(base, features(sp=2.0))
-    video_embedding = extract(_clip_values(videos, middle), spec.chunk, head=True)
-    audio_embedding = extract(_clip_values(videos, middle, mod=1), spec.chunk, modality="audio", head=True)
+    video_embedding = extract(clip_values(videos, middle), spec.chunk, head=True)
+    audio_embedding = extract(clip_values(videos, middle, mod=1), spec.chunk, modality="audio", head=True)
     result["MOD"] = measured_invariance(video_embedding, audio_embedding)
     return result
 

@@ -23,9 +23,10 @@ from core.augment import AugmentSpec, VideoAugmentSpec
 from core.clip_cache import ClipCache, build_folder_cache, build_world_cache
 from core.clips import ClipSpec
 from core.config import GDTConfig
-from core.encoders import build_encoders
+from core.encoders import AVEncoders, build_encoders
 from core.evaluate import EvalSpec, Evaluation, ProxyData, evaluate
-from core.pretrain import TrainCallback, TrainResult, TrainSpec, pretrain
+from core.finetune import FinetuneResult, FinetuneSpec, finetune
+from core.pretrain import TrainCallback, TrainResult, TrainSpec, load_checkpoint, pretrain
 from core.video_folder import DecodeSettings
 from core.world import WorldConfig
 
@@ -161,6 +162,25 @@ class _Intermediate(TrainCallback):
         return bool(self.report(step, evaluation))
 
 
+def build_model(spec: TrialSpec, device: torch.device) -> AVEncoders:
+    return build_encoders(
+        spec.video_encoder,
+        spec.audio_encoder,
+        feature_dim=spec.feature_dim,
+        width=spec.width,
+        channels_last=device.type == "cuda",
+    )
+
+
+def final_evaluation(checkpoint: Path, spec: TrialSpec, finetune_spec: FinetuneSpec = FinetuneSpec()) -> FinetuneResult:
+    """Full fine-tuning of a trial's saved model on its proxy dataset (the slower, optional evaluation)."""
+    device = spec.resolved_device()
+    _, data = open_data(spec.data)
+    model = build_model(spec, device)
+    load_checkpoint(checkpoint, model)
+    return finetune(model, data, finetune_spec, ClipSpec(spec.data.clip_frames), spec.augment, device)
+
+
 def run_trial(
     config: GDTConfig,
     spec: TrialSpec = TrialSpec(),
@@ -179,13 +199,7 @@ def run_trial(
     pretrain_clips, data = open_data(spec.data)
     clip_spec = ClipSpec(spec.data.clip_frames)
     torch.manual_seed(spec.train.seed)
-    model = build_encoders(
-        spec.video_encoder,
-        spec.audio_encoder,
-        feature_dim=spec.feature_dim,
-        width=spec.width,
-        channels_last=device.type == "cuda",
-    )
+    model = build_model(spec, device)
     callback = _Intermediate(on_intermediate, data, spec, clip_spec, device, on_step)
     started = time.perf_counter()
     train = pretrain(model, pretrain_clips, config, spec.train, clip_spec, spec.augment, device, callback, checkpoint)
