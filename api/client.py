@@ -1,0 +1,148 @@
+"""A Python client for the gdt-search service, for notebooks: launch a study, follow it, get a DataFrame.
+
+from api.client import Client
+client = Client("http://127.0.0.1:8000")
+study = client.create_study("examples/table1.yaml")
+client.wait(study, progress=True)
+df = client.trials(study)
+client.best(study)
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+TERMINAL = {"completed", "failed", "cancelled"}
+
+
+class APIError(RuntimeError):
+    """The service refused a request; `detail` is its message (for 422: a list of field problems)."""
+
+    def __init__(self, status: int, detail: Any):
+        self.status, self.detail = status, detail
+        if isinstance(detail, list):  # 422: name each field
+            text = "; ".join(f"{'.'.join(str(p) for p in d.get('loc', []))}: {d.get('msg')}" for d in detail)
+        else:
+            text = str(detail)
+        super().__init__(f"HTTP {status}: {text}")
+
+
+class Client:
+    def __init__(self, base_url: str = "http://127.0.0.1:8000", token: str | None = None, timeout: float = 30.0):
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.http = httpx.Client(base_url=base_url, headers=headers, timeout=timeout)
+
+    def close(self) -> None:
+        self.http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _call(self, method: str, path: str, **kwargs) -> httpx.Response:
+        response = self.http.request(method, path, **kwargs)
+        if response.status_code >= 400:
+            try:
+                detail = response.json().get("detail")
+            except ValueError:
+                detail = response.text
+            raise APIError(response.status_code, detail)
+        return response
+
+    # -- studies -------------------------------------------------------------------------------------
+
+    def create_study(self, spec: dict | str | Path) -> int:
+        """Queue a study from a spec dict or a YAML/JSON file; returns its id."""
+        if not isinstance(spec, dict):
+            text = Path(spec).read_text()
+            spec = json.loads(text) if str(spec).endswith(".json") else yaml.safe_load(text)
+        return int(self._call("POST", "/studies", json=spec).json()["id"])
+
+    def study(self, study_id: int) -> dict:
+        """Spec, status, progress and the best trial so far."""
+        return self._call("GET", f"/studies/{study_id}").json()
+
+    def studies(self, status: str | None = None) -> list[dict]:
+        return list(self._pages("/studies", {"status": status} if status else {}))
+
+    def cancel(self, study_id: int) -> dict:
+        return self._call("POST", f"/studies/{study_id}/cancel").json()
+
+    def importance(self, study_id: int) -> dict[str, float]:
+        return self._call("GET", f"/studies/{study_id}/importance").json()["importances"]
+
+    # -- following a study ---------------------------------------------------------------------------
+
+    def stream(self, study_id: int, poll_s: float = 2.0, timeout_s: float | None = None) -> Iterator[dict]:
+        """Yield each trial once it has finished (any final state), until the study ends."""
+        seen: set[int] = set()
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        while True:
+            status = self.study(study_id)["status"]  # read before the trials: nothing is missed at the end
+            for trial in self._pages(f"/studies/{study_id}/trials", {"sort": "number"}):
+                if trial["state"] != "running" and trial["number"] not in seen:
+                    seen.add(trial["number"])
+                    yield trial
+            if status in TERMINAL:
+                return
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"study {study_id} still {status} after {timeout_s} s")
+            time.sleep(poll_s)
+
+    def wait(
+        self,
+        study_id: int,
+        poll_s: float = 2.0,
+        timeout_s: float | None = None,
+        progress: bool | Callable[[dict], None] = False,
+    ) -> dict:
+        """Block until the study ends; `progress=True` prints each finished trial. Returns the study."""
+        report = progress if callable(progress) else (_print_trial if progress else None)
+        for trial in self.stream(study_id, poll_s, timeout_s):
+            if report:
+                report(trial)
+        return self.study(study_id)
+
+    # -- results -------------------------------------------------------------------------------------
+
+    def trials(self, study_id: int, state: str | None = None):
+        """Every trial as a pandas DataFrame: one row per trial; params, scores and invariances as columns."""
+        import pandas as pd
+
+        rows = []
+        for t in self._pages(f"/studies/{study_id}/trials", {"state": state} if state else {}):
+            row = {k: t[k] for k in ("number", "state", "config", "score", "cost", "duration_s", "reason")}
+            row |= {f"param_{k}": v for k, v in t["params"].items()}
+            row |= {f"score_{k}": v for k, v in t["scores"].items() if not isinstance(v, dict | list)}
+            row |= {f"invariance_{k}": v for k, v in t["invariance"].items()}
+            row["intermediate"] = [(i["step"], i["value"]) for i in t["intermediate"]]
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+    def best(self, study_id: int) -> dict | None:
+        """The best completed trial so far (config, params, scores), or None."""
+        return self.study(study_id)["best"]
+
+    def _pages(self, path: str, params: dict, page: int = 500) -> Iterator[dict]:
+        offset = 0
+        while True:
+            body = self._call("GET", path, params={**params, "limit": page, "offset": offset}).json()
+            yield from body["items"]
+            offset += len(body["items"])
+            if not body["items"] or offset >= body["total"]:
+                return
+
+
+def _print_trial(trial: dict) -> None:
+    score = "-" if trial["score"] is None else f"{trial['score']:.3f}"
+    reason = f"  ({trial['reason']})" if trial.get("reason") else ""
+    print(f"trial {trial['number']:3d} {trial['state']:<10} {score:>6}  {trial['config']}{reason}")
