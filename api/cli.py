@@ -135,6 +135,37 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _service_settings(args: argparse.Namespace):
+    """Settings from the environment, with the command line's --database-url over GDT_SEARCH_DATABASE_URL."""
+    from api.settings import Settings
+
+    overrides = {"database_url": args.database_url} if args.database_url else {}
+    try:
+        return Settings.from_env(**overrides)
+    except ValueError as error:
+        raise SystemExit(f"gdt-search {args.command}: {error}") from None
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """The API (and, unless --no-worker, local workers) on one database; the embedded default is SQLite."""
+    from api.db import normalize_url
+    from api.serve import serve
+
+    settings = _service_settings(args)
+    print(f"gdt-search serve: http://{args.host}:{args.port} (docs at /docs) on {normalize_url(settings.database_url)}")
+    return serve(settings, host=args.host, port=args.port, workers=0 if args.no_worker else args.workers)
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    """Claim queued studies and run them, one at a time, until stopped (SIGTERM / Ctrl-C)."""
+    from api.worker import Worker
+
+    worker = Worker(
+        _service_settings(args), worker_id=args.id, max_studies=args.max_studies, exit_with_parent=args.exit_with_parent
+    )
+    return worker.run()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gdt-search", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -171,6 +202,21 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--verbose", action="store_true", help="print trial starts and intermediate scores")
     run.add_argument("--quiet", action="store_true", help="no progress lines, only the final report")
     run.set_defaults(run=cmd_run)
+
+    serve = commands.add_parser("serve", help="the HTTP API (OpenAPI at /docs) plus one local worker")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--database-url", help="overrides $GDT_SEARCH_DATABASE_URL (default sqlite:///gdt-search.db)")
+    serve.add_argument("--workers", type=int, default=1, help="local worker processes to start (default 1)")
+    serve.add_argument("--no-worker", action="store_true", help="the API only; run `gdt-search worker` elsewhere")
+    serve.set_defaults(run=cmd_serve)
+
+    worker = commands.add_parser("worker", help="claim queued studies from the database and run them")
+    worker.add_argument("--database-url", help="overrides $GDT_SEARCH_DATABASE_URL")
+    worker.add_argument("--id", help="worker id (default hostname:pid:random)")
+    worker.add_argument("--max-studies", type=int, help="exit after running this many studies")
+    worker.add_argument("--exit-with-parent", action="store_true", help="stop when the parent process dies")
+    worker.set_defaults(run=cmd_worker)
     return parser
 
 

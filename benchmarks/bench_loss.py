@@ -39,6 +39,7 @@ def machine(device: str) -> dict:
         "cpu_count": os.cpu_count(),
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
+        "load_average_1_5_15": os.getloadavg(),  # other work on the machine inflates the timings
     }
     if device == "cuda":
         info["gpu"] = torch.cuda.get_device_name()

@@ -1,1 +1,13 @@
-"""Search spaces, the trial objective, Optuna and Ray Tune backends."""
+"""Search spaces, the trial objective, Optuna and Ray Tune backends.
+
+    spec.py            StudySpec (YAML/JSON, pydantic): factors, budgets, data, objective, backend; load_spec
+    presets.py         study presets: GDT Table 1 space ("table1"), the extended catalogue ("extended")
+    space.py           the conditional space: suggest / enumerate / feasibility / equivalence keys
+    objective.py       spec + configuration -> pretrain -> proxy -> score (train_candidate, OptunaObjective)
+    recorder.py        the Recorder interface (+ JSON-lines, console, fan-out implementations)
+    optuna_backend.py  samplers, pruners, RDB storage with heartbeat, worker processes (run_optuna)
+    ray_backend.py     Tuner + OptunaSearch + ASHA, resources per trial, restore (run_ray)
+    runner.py          run_study on either backend; summarize / results_table / report
+
+Imports core/ only; the service (api/) plugs in its own Recorder.
+"""

@@ -1,0 +1,414 @@
+"""The HTTP API: `create_app(settings)` builds the FastAPI app (OpenAPI and the interactive docs at /docs).
+
+Training never runs here: `POST /studies` validates the spec and queues it, and workers do the rest.
+Every mutating endpoint requires the token once `GDT_SEARCH_API_TOKEN` is set (`Authorization: Bearer
+<token>`), and reads too with `GDT_SEARCH_PROTECT_READS=1`. Every bad input is a 4xx whose message names
+the field: 422 `detail` is FastAPI's list of `{type, loc, msg}`, with `loc` the spec's dotted field
+under "body" for a bad study spec. The app also runs the stale-worker reaper, so a trial left running
+by a dead worker is marked failed even while no worker is up.
+"""
+
+import contextlib
+import hmac
+import logging
+import threading
+from typing import Annotated, Literal
+
+from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
+
+from api import queries, queue
+from api.db import Database, current_revision, head_revision, migrate
+from api.models import Study
+from api.schemas import (
+    Created,
+    EventOut,
+    Health,
+    Importance,
+    Page,
+    Problem,
+    StudyOut,
+    StudyStatus,
+    StudySummary,
+    TrialDetail,
+    TrialOut,
+    TrialState,
+    ValidationProblem,
+)
+from api.settings import Settings
+from api.submit import BodyError, parse_body, validate_submission
+from search.spec import SpecError, StudySpec
+
+log = logging.getLogger("gdt_search.api")
+MAX_ID = 2**31 - 1
+MAX_OFFSET = 2**31 - 1
+StudyId = Annotated[int, Path(ge=1, le=MAX_ID, description="the study's id")]
+TrialNumber = Annotated[int, Path(ge=0, le=MAX_ID, description="the trial's number in the study")]
+Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET)]
+
+R401 = {401: {"model": Problem, "description": "missing or wrong API token"}}
+R404 = {404: {"model": Problem, "description": "no such study or trial"}}
+R422 = {422: {"model": ValidationProblem, "description": "invalid input; each problem names its field"}}
+
+
+def spec_problem_detail(error: SpecError) -> list[dict]:
+    """SpecError.problems as FastAPI's 422 detail list, `loc` = ["body", *dotted field]."""
+    detail = []
+    for field, message in error.problems:
+        parts = [] if field in ("<root>", "<file>") else field.split(".")
+        loc = ["body", *(int(p) if p.isdigit() else p for p in parts)]
+        detail.append({"type": "spec", "loc": loc, "msg": message})
+    return detail
+
+
+def _body_detail(error: BodyError) -> dict:
+    if error.status == 413:
+        return {"detail": error.message}
+    return {"detail": [{"type": "body", "loc": ["body"], "msg": error.message}]}
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    """The body, refusing to read more than `limit` + 1 bytes whatever Content-Length says."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise BodyError(413, f"request body is {declared} bytes; a study spec may have at most {limit}")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise BodyError(413, f"request body exceeds {limit} bytes, the most a study spec may have")
+    return bytes(body)
+
+
+class Reaper:
+    """Fails the running trials of dead workers' studies and requeues them, every `reap_interval_s`."""
+
+    def __init__(self, db: Database, settings: Settings):
+        self.db, self.settings = db, settings
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._loop, name="stale-reaper", daemon=True)
+
+    def _loop(self) -> None:
+        while not self.stop.wait(self.settings.reap_interval_s):
+            try:
+                queue.reap_stale(self.db, self.settings.stale_after_s, self.settings.max_attempts)
+            except Exception:  # noqa: BLE001 - a database hiccup must not end the reaper
+                log.exception("stale reaper")
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(timeout=10)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings.from_env()
+    db = Database(settings.database_url)
+    limits = settings.limits
+    PageSize = Annotated[
+        int, Query(ge=1, le=limits.page_size, description=f"items per page (at most {limits.page_size})")
+    ]
+    head = head_revision()
+    optuna_storage: dict = {}
+    storage_lock = threading.Lock()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI):
+        if settings.migrate_on_start:
+            await run_in_threadpool(migrate, db)
+        reaper = Reaper(db, settings) if settings.reaper_in_api else None
+        if reaper:
+            reaper.start()
+        try:
+            yield
+        finally:
+            if reaper:
+                reaper.close()
+            db.dispose()
+
+    app = FastAPI(
+        title="gdt-search",
+        version="0.1.0",
+        description=__doc__,
+        lifespan=lifespan,
+    )
+    app.state.settings, app.state.db = settings, db
+    bearer = HTTPBearer(auto_error=False, description="the API token (GDT_SEARCH_API_TOKEN)")
+
+    def check_token(credentials: HTTPAuthorizationCredentials | None) -> None:
+        token = settings.api_token
+        if not token:
+            return
+        given = credentials.credentials if credentials is not None else ""
+        if not hmac.compare_digest(given.encode(), token.encode()):
+            raise HTTPException(
+                401,
+                "missing or wrong API token: send 'Authorization: Bearer <token>'"
+                if given
+                else "this endpoint needs the API token: send 'Authorization: Bearer <token>'",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+
+    def writer(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> None:
+        check_token(credentials)
+
+    def reader(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> None:
+        if settings.protect_reads:
+            check_token(credentials)
+
+    Write = [Depends(writer)]
+    Read = [Depends(reader)]
+
+    @app.exception_handler(SpecError)
+    async def _spec_error(request: Request, error: SpecError) -> JSONResponse:
+        return JSONResponse({"detail": spec_problem_detail(error)}, status_code=422)
+
+    @app.exception_handler(BodyError)
+    async def _body_error(request: Request, error: BodyError) -> JSONResponse:
+        return JSONResponse(_body_detail(error), status_code=error.status)
+
+    @app.exception_handler(OperationalError)
+    async def _database_down(request: Request, error: OperationalError) -> JSONResponse:
+        log.error("database error: %s", error)
+        return JSONResponse({"detail": "the database is unavailable; try again"}, status_code=503)
+
+    def get_study(session, study_id: int) -> Study:
+        study = session.get(Study, study_id)
+        if study is None:
+            raise HTTPException(404, f"study {study_id} not found")
+        return study
+
+    # -- health ----------------------------------------------------------------------------------------
+
+    @app.get("/healthz", response_model=Health, tags=["health"])
+    def healthz() -> Health:
+        """The process is up (it does not touch the database)."""
+        return Health(status="ok")
+
+    @app.get("/readyz", response_model=Health, tags=["health"], responses={503: {"model": Problem}})
+    def readyz():
+        """The database answers and its tables are at the code's migration."""
+        try:
+            with db.engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+            revision = current_revision(db)
+        except OperationalError as error:
+            return JSONResponse({"detail": f"database unreachable: {error.orig or error}"}, status_code=503)
+        if revision != head:
+            return JSONResponse({"detail": f"database at migration {revision}, the code needs {head}"}, status_code=503)
+        return Health(status="ready", database=db.engine.dialect.name, revision=revision)
+
+    # -- studies ---------------------------------------------------------------------------------------
+
+    @app.post(
+        "/studies",
+        status_code=201,
+        response_model=Created,
+        dependencies=Write,
+        tags=["studies"],
+        responses={**R401, **R422, 413: {"model": Problem, "description": "the body is too large"}},
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/StudySpec"}}},
+            }
+        },
+    )
+    async def create_study(request: Request) -> JSONResponse:
+        """Queue a study (a study spec, JSON). 422 names every bad field, and refuses a space without a valid
+        GDT configuration; a worker runs it."""
+        raw = parse_body(await _read_body(request, limits.body_bytes), limits.body_bytes)
+        spec = await run_in_threadpool(validate_submission, raw, limits, db.url)
+        study = await run_in_threadpool(queue.enqueue, db, spec)
+        url = f"/studies/{study.id}"
+        created = Created(id=study.id, name=study.name, status=study.status, url=url)
+        return JSONResponse(created.model_dump(), status_code=201, headers={"Location": url})
+
+    @app.get("/studies", response_model=Page[StudySummary], dependencies=Read, tags=["studies"], responses=R401)
+    def list_studies(
+        status: StudyStatus | None = None, limit: PageSize = settings.default_page_size, offset: Offset = 0
+    ):
+        """Studies, newest first, optionally of one status."""
+        with db.read() as session:
+            items, total = queries.list_studies(session, status, limit, offset)
+        return Page[StudySummary](items=items, total=total, limit=limit, offset=offset)
+
+    @app.get(
+        "/studies/{study_id}", response_model=StudyOut, dependencies=Read, tags=["studies"], responses={**R401, **R404}
+    )
+    def read_study(study_id: StudyId):
+        """Spec, status, progress (trials per state) and the best trial so far."""
+        with db.read() as session:
+            return queries.study_out(session, get_study(session, study_id))
+
+    @app.post(
+        "/studies/{study_id}/cancel",
+        response_model=StudyOut,
+        status_code=202,
+        dependencies=Write,
+        tags=["studies"],
+        responses={**R401, **R404, 409: {"model": Problem, "description": "the study has already finished"}},
+    )
+    def cancel_study(study_id: StudyId):
+        """Cancel: a queued study at once; a running one is stopped by its worker at its next heartbeat
+        (its running trials are marked failed, reason "cancelled")."""
+        study = queue.request_cancel(db, study_id)
+        if study is None:
+            raise HTTPException(404, f"study {study_id} not found")
+        if study.status in ("completed", "failed"):
+            raise HTTPException(409, f"study {study_id} has already finished ({study.status})")
+        with db.read() as session:
+            return queries.study_out(session, get_study(session, study_id))
+
+    @app.get(
+        "/studies/{study_id}/trials",
+        response_model=Page[TrialOut],
+        dependencies=Read,
+        tags=["trials"],
+        responses={**R401, **R404},
+    )
+    def list_trials(
+        study_id: StudyId,
+        state: TrialState | None = None,
+        sort: queries.TrialSort = "number",
+        order: Literal["asc", "desc"] = "asc",
+        limit: PageSize = settings.default_page_size,
+        offset: Offset = 0,
+        after: Annotated[
+            int | None,
+            Query(
+                ge=-1,
+                le=MAX_ID,
+                description="sort=number only: the trials numbered after this one (before it with order=desc);"
+                " keyset pagination, as fast for the last page as for the first",
+            ),
+        ] = None,
+    ):
+        """Trials with config, scores, intermediate values, measured invariances, durations, failure reasons.
+        Sorted by number, score (best first with order=desc; unscored trials last), duration or time."""
+        if after is not None and sort != "number":
+            raise HTTPException(
+                422, [{"type": "value_error", "loc": ["query", "after"], "msg": "after works with sort=number only"}]
+            )
+        with db.read() as session:
+            get_study(session, study_id)
+            items, total = queries.list_trials(session, study_id, state, sort, order, limit, offset, after)
+        return Page[TrialOut](items=items, total=total, limit=limit, offset=offset)
+
+    @app.get(
+        "/studies/{study_id}/trials/{number}",
+        response_model=TrialDetail,
+        dependencies=Read,
+        tags=["trials"],
+        responses={**R401, **R404},
+    )
+    def read_trial(study_id: StudyId, number: TrialNumber):
+        """One trial with its full replay record."""
+        with db.read() as session:
+            get_study(session, study_id)
+            trial = queries.get_trial(session, study_id, number)
+            if trial is None:
+                raise HTTPException(404, f"study {study_id} has no trial {number}")
+            return queries.trial_detail(session, trial)
+
+    @app.get(
+        "/studies/{study_id}/events",
+        response_model=Page[EventOut],
+        dependencies=Read,
+        tags=["studies"],
+        responses={**R401, **R404},
+    )
+    def list_events(study_id: StudyId, limit: PageSize = settings.default_page_size, offset: Offset = 0):
+        """What happened to the study: claims, requeues, stale trials, cancellation ..."""
+        with db.read() as session:
+            get_study(session, study_id)
+            items, total = queries.list_events(session, study_id, limit, offset)
+        return Page[EventOut](items=items, total=total, limit=limit, offset=offset)
+
+    def storage():
+        import optuna
+
+        with storage_lock:
+            if "storage" not in optuna_storage:
+                optuna.logging.set_verbosity(optuna.logging.ERROR)
+                optuna_storage["storage"] = optuna.storages.RDBStorage(db.url)
+            return optuna_storage["storage"]
+
+    @app.get(
+        "/studies/{study_id}/importance",
+        response_model=Importance,
+        dependencies=Read,
+        tags=["studies"],
+        responses={**R401, **R404},
+    )
+    def importance(study_id: StudyId):
+        """Parameter importances over the completed trials (Optuna's), or a note saying why there are none."""
+        import optuna
+
+        from search.runner import summarize
+
+        with db.read() as session:
+            optuna_name = get_study(session, study_id).optuna_name
+        try:
+            study = optuna.load_study(study_name=optuna_name, storage=storage())
+        except KeyError:
+            return Importance(study_id=study_id, importances={}, note="no trial has been recorded yet")
+        summary = summarize(study)
+        return Importance(
+            study_id=study_id,
+            importances={k: float(v) for k, v in summary.importances.items()},
+            note=summary.importance_note,
+        )
+
+    @app.get(
+        "/studies/{study_id}/export",
+        dependencies=Read,
+        tags=["studies"],
+        responses={
+            **R401,
+            **R404,
+            200: {"content": {"text/csv": {}, "application/json": {}}, "description": "every trial of the study"},
+        },
+    )
+    def export(study_id: StudyId, format: Literal["csv", "json"] = "json"):
+        """Every trial (replay records included in JSON), streamed."""
+        with db.read() as session:
+            study = queries.study_out(session, get_study(session, study_id))
+
+        def stream():
+            with db.read() as session:
+                if format == "csv":
+                    yield from queries.export_csv(session, study_id)
+                else:
+                    yield from queries.export_json(session, study)
+
+        filename = f"study-{study_id}-{study.name}.{format}"
+        media = "text/csv" if format == "csv" else "application/json"
+        return StreamingResponse(
+            stream(), media_type=media, headers={"Content-Disposition": f'attachment; filename="{filename}"'}
+        )
+
+    def openapi() -> dict:
+        """The generated schema, plus the study spec as the body of POST /studies."""
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+        spec_schema = StudySpec.model_json_schema(ref_template="#/components/schemas/{model}")
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        defs = {**spec_schema.pop("$defs", {}), "StudySpec": spec_schema}
+        clashes = sorted(n for n in defs if n in components and components[n] != defs[n])
+        if clashes:
+            raise RuntimeError(f"OpenAPI: the study spec's schemas {clashes} clash with the API's own models")
+        components.update(defs)
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi
+    return app

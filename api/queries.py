@@ -1,0 +1,305 @@
+"""The read side: studies with their progress and best trial, pages of trials, events, and exports.
+
+Listings fetch one page plus, in one more query each, the trials' intermediate values and the studies'
+per-state counts -- never one query per row -- so a page costs the same with 100 or 100,000 trials.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections import defaultdict
+from collections.abc import Iterator
+from typing import Literal
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, defer
+
+from api.models import Event, IntermediateValue, Study, Trial
+from api.schemas import EventOut, Intermediate, Progress, StudyOut, StudySummary, TrialDetail, TrialOut
+
+TrialSort = Literal["number", "score", "duration", "started_at", "finished_at"]
+_SORT_COLUMNS = {
+    "number": Trial.number,
+    "score": Trial.score,
+    "duration": Trial.duration_s,
+    "started_at": Trial.started_at,
+    "finished_at": Trial.finished_at,
+}
+EXPORT_CHUNK = 1000
+
+
+def counts_by_study(session: Session, study_ids: list[int]) -> dict[int, dict[str, int]]:
+    counts: dict[int, dict[str, int]] = defaultdict(dict)
+    if study_ids:
+        rows = session.execute(
+            select(Trial.study_id, Trial.state, func.count())
+            .where(Trial.study_id.in_(study_ids))
+            .group_by(Trial.study_id, Trial.state)
+        )
+        for study_id, state, n in rows:
+            counts[study_id][state] = n
+    return counts
+
+
+def _progress(study: Study, counts: dict[str, int]) -> Progress:
+    return Progress(
+        n_trials=study.n_trials,
+        timeout_s=(study.spec.get("search") or {}).get("timeout_s"),
+        total=sum(counts.values()),
+        counts=dict(sorted(counts.items())),
+    )
+
+
+def _summary_fields(study: Study, counts: dict[str, int]) -> dict:
+    return dict(
+        id=study.id,
+        name=study.name,
+        status=study.status,
+        backend=study.backend,
+        directions=list(study.directions or []),
+        cancel_requested=study.cancel_requested,
+        attempts=study.attempts,
+        created_at=study.created_at,
+        started_at=study.started_at,
+        finished_at=study.finished_at,
+        progress=_progress(study, counts),
+    )
+
+
+def list_studies(session: Session, status: str | None, limit: int, offset: int) -> tuple[list[StudySummary], int]:
+    query = select(Study)
+    total_query = select(func.count()).select_from(Study)
+    if status is not None:
+        query = query.where(Study.status == status)
+        total_query = total_query.where(Study.status == status)
+    studies = session.scalars(query.order_by(Study.id.desc()).limit(limit).offset(offset)).all()
+    counts = counts_by_study(session, [s.id for s in studies])
+    items = [StudySummary(**_summary_fields(s, counts.get(s.id, {}))) for s in studies]
+    return items, session.scalar(total_query) or 0
+
+
+def best_trial(session: Session, study_id: int) -> Trial | None:
+    """The completed trial with the highest score (the first objective is always maximised)."""
+    return session.scalars(
+        select(Trial)
+        .where(Trial.study_id == study_id, Trial.state == "complete", Trial.score.is_not(None))
+        .order_by(Trial.score.desc(), Trial.number)
+        .limit(1)
+    ).first()
+
+
+def study_out(session: Session, study: Study) -> StudyOut:
+    counts = counts_by_study(session, [study.id]).get(study.id, {})
+    best = best_trial(session, study.id)
+    return StudyOut(
+        **_summary_fields(study, counts),
+        optuna_name=study.optuna_name,
+        worker_id=study.worker_id,
+        heartbeat_at=study.heartbeat_at,
+        error=study.error,
+        best=trial_outs(session, [best])[0] if best is not None else None,
+        spec=study.spec,
+    )
+
+
+def _intermediates(session: Session, trial_ids: list[int]) -> dict[int, list[Intermediate]]:
+    out: dict[int, list[Intermediate]] = defaultdict(list)
+    if trial_ids:
+        rows = session.execute(
+            select(IntermediateValue.trial_id, IntermediateValue.step, IntermediateValue.value)
+            .where(IntermediateValue.trial_id.in_(trial_ids))
+            .order_by(IntermediateValue.trial_id, IntermediateValue.step)
+        )
+        for trial_id, step, value in rows:
+            out[trial_id].append(Intermediate(step=step, value=value))
+    return out
+
+
+def _trial_fields(trial: Trial, intermediate: list[Intermediate]) -> dict:
+    return dict(
+        number=trial.number,
+        state=trial.state,
+        config=trial.config,
+        params=trial.params or {},
+        values=trial.values,
+        score=trial.score,
+        cost=trial.cost,
+        scores=trial.scores or {},
+        intermediate=intermediate,
+        invariance=trial.invariance or {},
+        duration_s=trial.duration_s,
+        started_at=trial.started_at,
+        finished_at=trial.finished_at,
+        reason=trial.reason,
+        duplicate_of=trial.duplicate_of,
+        worker_id=trial.worker_id,
+    )
+
+
+def trial_outs(session: Session, trials: list[Trial]) -> list[TrialOut]:
+    intermediate = _intermediates(session, [t.id for t in trials])
+    return [TrialOut(**_trial_fields(t, intermediate.get(t.id, []))) for t in trials]
+
+
+def trial_detail(session: Session, trial: Trial) -> TrialDetail:
+    intermediate = _intermediates(session, [trial.id]).get(trial.id, [])
+    return TrialDetail(
+        **_trial_fields(trial, intermediate),
+        equivalence_key=trial.equivalence_key,
+        backend_trial=trial.backend_trial,
+        replay=trial.replay or {},
+    )
+
+
+def list_trials(
+    session: Session,
+    study_id: int,
+    state: str | None,
+    sort: TrialSort,
+    order: Literal["asc", "desc"],
+    limit: int,
+    offset: int,
+    after: int | None = None,
+) -> tuple[list[TrialOut], int]:
+    """A page of trials and how many match; `after` (sort=number only) is keyset pagination: the trials
+    numbered after it (before it, descending), as fast on the last page as on the first."""
+    where = [Trial.study_id == study_id] + ([Trial.state == state] if state else [])
+    total = session.scalar(select(func.count()).select_from(Trial).where(*where)) or 0
+    if after is not None:
+        where.append(Trial.number < after if order == "desc" else Trial.number > after)
+    column = _SORT_COLUMNS[sort]
+    key = column.desc() if order == "desc" else column.asc()
+    if sort != "number":
+        key = key.nulls_last()
+    keys = [key] if sort == "number" else [key, Trial.number.asc()]  # ties: in trial order
+    query = select(Trial).options(defer(Trial.replay)).where(*where).order_by(*keys).limit(limit).offset(offset)
+    trials = session.scalars(query).all()  # the replay records (the bulk of a row) are not listed
+    return trial_outs(session, list(trials)), total
+
+
+def get_trial(session: Session, study_id: int, number: int) -> Trial | None:
+    return session.scalars(select(Trial).where(Trial.study_id == study_id, Trial.number == number)).first()
+
+
+def list_events(session: Session, study_id: int, limit: int, offset: int) -> tuple[list[EventOut], int]:
+    events = session.scalars(
+        select(Event).where(Event.study_id == study_id).order_by(Event.id).limit(limit).offset(offset)
+    ).all()
+    total = session.scalar(select(func.count()).select_from(Event).where(Event.study_id == study_id)) or 0
+    items = [
+        EventOut(
+            id=e.id,
+            kind=e.kind,
+            message=e.message,
+            trial_number=e.trial_number,
+            worker_id=e.worker_id,
+            created_at=e.created_at,
+        )
+        for e in events
+    ]
+    return items, total
+
+
+# -- exports ---------------------------------------------------------------------------------------
+
+
+def _chunks(session: Session, study_id: int) -> Iterator[list[TrialDetail]]:
+    """Every trial of the study in number order, a chunk at a time (keyset pagination)."""
+    last = -1
+    while True:
+        trials = session.scalars(
+            select(Trial)
+            .where(Trial.study_id == study_id, Trial.number > last)
+            .order_by(Trial.number)
+            .limit(EXPORT_CHUNK)
+        ).all()
+        if not trials:
+            return
+        intermediate = _intermediates(session, [t.id for t in trials])
+        yield [
+            TrialDetail(
+                **_trial_fields(t, intermediate.get(t.id, [])),
+                equivalence_key=t.equivalence_key,
+                backend_trial=t.backend_trial,
+                replay=t.replay or {},
+            )
+            for t in trials
+        ]
+        last = trials[-1].number
+
+
+def export_json(session: Session, study: StudyOut) -> Iterator[str]:
+    yield '{"study": ' + study.model_dump_json() + ', "trials": ['
+    first = True
+    for chunk in _chunks(session, study.id):
+        for trial in chunk:
+            yield ("" if first else ", ") + trial.model_dump_json()
+            first = False
+    yield "]}\n"
+
+
+def _columns(session: Session, study_id: int) -> tuple[list[str], list[str], list[str]]:
+    params, scores, invariance = set(), set(), set()
+    for p, s, i in session.execute(
+        select(Trial.params, Trial.scores, Trial.invariance).where(Trial.study_id == study_id)
+    ):
+        params.update(p or {})
+        scores.update(s or {})
+        invariance.update(i or {})
+    return sorted(params), sorted(scores), sorted(invariance)
+
+
+CSV_FIXED = (
+    "number", "state", "config", "score", "cost", "duration_s", "started_at", "finished_at", "reason", "duplicate_of",
+)  # fmt: skip
+
+
+def export_csv(session: Session, study_id: int) -> Iterator[str]:
+    """One row per trial: fixed columns, then param.*, score.*, invariance.*, and the intermediate values (JSON)."""
+    params, scores, invariance = _columns(session, study_id)
+    header = [
+        *CSV_FIXED,
+        *(f"param.{p}" for p in params),
+        *(f"score.{s}" for s in scores),
+        *(f"invariance.{f}" for f in invariance),
+        "intermediate",
+    ]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(header)
+    yield buffer.getvalue()
+    buffer.seek(0)
+    buffer.truncate()
+    for chunk in _chunks(session, study_id):
+        for t in chunk:
+            writer.writerow(
+                [
+                    t.number,
+                    t.state,
+                    t.config,
+                    _cell(t.score),
+                    _cell(t.cost),
+                    _cell(t.duration_s),
+                    t.started_at.isoformat(),
+                    t.finished_at.isoformat() if t.finished_at else "",
+                    t.reason or "",
+                    "" if t.duplicate_of is None else t.duplicate_of,
+                    *(_cell(t.params.get(p)) for p in params),
+                    *(_cell(t.scores.get(s)) for s in scores),
+                    *(_cell(t.invariance.get(f)) for f in invariance),
+                    json.dumps([[i.step, i.value] for i in t.intermediate]),
+                ]
+            )
+        yield buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+
+
+def _cell(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, dict | list):
+        return json.dumps(value)
+    return str(value)

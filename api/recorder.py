@@ -1,0 +1,147 @@
+"""`DatabaseRecorder`: the search layer's Recorder, writing every trial event into the service's tables.
+
+It runs inside the study process (and, pickled, inside the search layer's Optuna worker processes), so
+it carries only the URL and ids and opens its own engine per process. Each event is one short
+transaction that first checks the study is still claimed by this worker: a process whose claim was
+taken away (it was declared dead and the study requeued) gets `ClaimLost` and stops instead of
+writing trials that another worker now owns.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Any
+
+from sqlalchemy import select
+
+from api.db import Database
+from api.models import IntermediateValue, Study, Trial, utcnow
+from api.queue import add_event
+from search.recorder import StudyInfo, TrialRecord, TrialStart, json_safe
+
+
+class ClaimLost(RuntimeError):
+    """The study is no longer claimed by this worker (or no longer running)."""
+
+
+def clean_text(value: str | None) -> str | None:
+    """PostgreSQL text cannot hold NUL characters; reasons may quote anything a user typed."""
+    return None if value is None else value.replace("\x00", "\\0")
+
+
+def _finite(value: Any) -> float | None:
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) else None
+
+
+class DatabaseRecorder:
+    def __init__(self, url: str, study_id: int, worker_id: str | None = None):
+        self.url, self.study_id, self.worker_id = url, study_id, worker_id
+        self._db: Database | None = None
+        self._pid: int | None = None
+
+    def __getstate__(self) -> dict:
+        return {"url": self.url, "study_id": self.study_id, "worker_id": self.worker_id, "_db": None, "_pid": None}
+
+    @property
+    def db(self) -> Database:
+        if self._db is None or self._pid != os.getpid():  # engines must not cross a fork
+            self._db, self._pid = Database(self.url), os.getpid()
+        return self._db
+
+    def _check_claim(self, session) -> Study:
+        study = session.get(Study, self.study_id)
+        if study is None:
+            raise ClaimLost(f"study {self.study_id} no longer exists")
+        if self.worker_id is not None and (study.worker_id != self.worker_id or study.status != "running"):
+            raise ClaimLost(
+                f"study {self.study_id} is {study.status} and claimed by {study.worker_id or 'nobody'},"
+                f" not by this worker ({self.worker_id})"
+            )
+        return study
+
+    def _trial(self, session, number: int) -> Trial | None:
+        return session.scalars(select(Trial).where(Trial.study_id == self.study_id, Trial.number == number)).first()
+
+    @staticmethod
+    def _number(trial: str, number: int | None) -> int:
+        if number is not None:
+            return int(number)
+        if trial.isdigit():
+            return int(trial)
+        raise ValueError(f"trial {trial!r} has no Optuna trial number; the service keys trials by it")
+
+    # -- Recorder --------------------------------------------------------------------------------------
+
+    def study_started(self, study: StudyInfo) -> None:
+        with self.db.write() as session:
+            row = self._check_claim(session)
+            row.directions = list(study.directions)
+            add_event(session, self.study_id, "study_started", f"{study.backend} run started", self.worker_id)
+
+    def trial_started(self, start: TrialStart) -> None:
+        number = self._number(start.trial, start.number)
+        with self.db.write() as session:
+            self._check_claim(session)
+            trial = self._trial(session, number)
+            if trial is not None and trial.state != "running":
+                return  # a backend re-reporting a trial that already ended (e.g. a restored Ray experiment)
+            if trial is None:
+                trial = Trial(study_id=self.study_id, number=number)
+                session.add(trial)
+            trial.backend_trial = str(start.trial)[:100]
+            trial.state = "running"
+            trial.params = json_safe(dict(start.params))
+            trial.config = clean_text(start.config) or ""
+            trial.equivalence_key = start.key
+            trial.scores, trial.invariance, trial.replay = {}, {}, {}
+            trial.worker_id = self.worker_id
+            trial.started_at = utcnow()
+
+    def trial_intermediate(self, study: str, trial: str, number: int | None, step: int, value: float) -> None:
+        number = self._number(trial, number)
+        with self.db.write() as session:
+            self._check_claim(session)
+            row = self._trial(session, number)
+            if row is None:
+                return  # never started here: nothing to attach it to
+            point = IntermediateValue(trial_id=row.id, step=int(step), value=_finite(value), recorded_at=utcnow())
+            session.merge(point)
+
+    def trial_finished(self, record: TrialRecord) -> None:
+        number = self._number(record.trial, record.number)
+        now = utcnow()
+        with self.db.write() as session:
+            self._check_claim(session)
+            trial = self._trial(session, number)
+            if trial is None:
+                trial = Trial(
+                    study_id=self.study_id,
+                    number=number,
+                    backend_trial=str(record.trial)[:100],
+                    started_at=now,
+                    worker_id=self.worker_id,
+                )
+                session.add(trial)
+            replay = json_safe(dict(record.replay or {}))
+            values = [_finite(v) for v in record.values] if record.values else None
+            trial.state = record.state
+            trial.params = json_safe(dict(record.params))
+            trial.config = clean_text(record.config) or ""
+            trial.equivalence_key = record.key
+            trial.values = values
+            trial.score = values[0] if values else None
+            trial.cost = values[1] if values and len(values) > 1 else None
+            trial.scores = json_safe(dict(record.scores or {}))
+            trial.invariance = json_safe(dict(replay.get("invariance") or {}))
+            trial.reason = clean_text(record.reason)
+            trial.duplicate_of = record.duplicate_of
+            trial.replay = replay
+            trial.finished_at = now
+            wall = replay.get("wall_seconds")
+            elapsed = (now - trial.started_at).total_seconds()
+            trial.duration_s = float(wall) if isinstance(wall, int | float) else elapsed

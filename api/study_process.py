@@ -1,0 +1,92 @@
+"""The process that runs one claimed study: `python -m api.study_process STUDY_ID WORKER_ID`.
+
+A worker starts it in a session of its own, so that cancelling the study is one `killpg` that also takes
+the search layer's Optuna worker processes with it. It runs the study with the chosen backend on the
+service's database (the Optuna study lives there too, so a requeued study resumes without losing a
+completed trial) and records through `DatabaseRecorder`. If its worker dies (SIGKILL included), a
+watchdog thread kills this process group: a study never runs unsupervised.
+
+Exit codes: 0 the study ran to its budget; 3 the study cannot run (e.g. its Optuna study differs);
+4 the claim was lost; anything else is a crash (the worker requeues the study).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import time
+import traceback
+
+from sqlalchemy import update
+
+from api.db import Database
+from api.models import Study
+from api.recorder import ClaimLost, DatabaseRecorder
+from api.settings import Settings
+
+STUDY_ERROR, CLAIM_LOST = 3, 4
+
+
+def watch_parent(interval_s: float = 0.5) -> threading.Thread:
+    """Kill this process group as soon as the parent process is gone (re-parented to init or a subreaper)."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while True:
+            if os.getppid() != parent:
+                os.killpg(os.getpgrp(), signal.SIGKILL)
+            time.sleep(interval_s)
+
+    thread = threading.Thread(target=watch, name="parent-watchdog", daemon=True)
+    thread.start()
+    return thread
+
+
+def _record_error(db: Database, study_id: int, worker_id: str, error: str) -> None:
+    with db.write() as session:
+        session.execute(
+            update(Study).where(Study.id == study_id, Study.worker_id == worker_id).values(error=error[-4000:])
+        )
+
+
+def run(study_id: int, worker_id: str, settings: Settings) -> int:
+    from search.optuna_backend import StudyMismatch
+    from search.runner import run_study
+    from search.spec import StudySpec
+
+    db = Database(settings.database_url)
+    with db.read() as session:
+        row = session.get(Study, study_id)
+        if row is None:
+            print(f"study {study_id} does not exist", file=sys.stderr)
+            return STUDY_ERROR
+        spec_json, optuna_name = dict(row.spec), row.optuna_name
+    spec = StudySpec.model_validate(spec_json).model_copy(update={"storage": db.url, "name": optuna_name})
+    recorder = DatabaseRecorder(db.url, study_id, worker_id)
+    try:
+        run_study(spec, recorder)
+    except ClaimLost as error:
+        print(f"study {study_id}: {error}", file=sys.stderr)
+        return CLAIM_LOST
+    except (StudyMismatch, ValueError) as error:
+        _record_error(db, study_id, worker_id, f"{type(error).__name__}: {error}")
+        return STUDY_ERROR
+    except Exception as error:
+        _record_error(db, study_id, worker_id, "".join(traceback.format_exception_only(error)).strip())
+        raise
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 2 or not args[0].isdigit():
+        print("usage: python -m api.study_process STUDY_ID WORKER_ID", file=sys.stderr)
+        return 2
+    watch_parent()
+    return run(int(args[0]), args[1], Settings.from_env())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,328 @@
+"""The trial objective: spec + sampled configuration -> pretrain -> proxy evaluation -> score.
+
+`train_candidate` is the backend-independent part (both backends call it): it runs `core.trial.run_trial`,
+forwards intermediate scores to the backend (which may stop the trial there), turns every way a trial
+can fail (non-finite loss, out of memory, a clip that does not fit, a decode error ...) into
+`TrialFailed` with its reason, and builds the replay record. `OptunaObjective` wraps it for Optuna:
+infeasible proposals are recorded with their reason and never trained, and a proposal equivalent to
+an earlier trial reuses that trial's outcome instead of training again.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.metadata
+import math
+import os
+import platform
+import subprocess
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import optuna
+import torch
+
+from core.clips import ClipTooShort
+from core.config import InvalidConfiguration
+from core.pretrain import TrainingFailed
+from core.proxy_metrics import ProxyScores
+from core.video_folder import BadVideoError
+from search.recorder import NullRecorder, Recorder, TrialRecord, TrialStart, json_safe
+from search.space import Candidate, SearchSpace
+from search.spec import ObjectiveSection, StudySpec, trial_spec_summary
+
+# Failures that the same configuration would hit again: an equivalent trial reuses them.
+DETERMINISTIC_FAILURES = ("non-finite", "clip-too-short", "invalid", "nan-score")
+
+
+class TrialFailed(Exception):
+    """A trial that could not produce a score; `kind` classifies the reason (see DETERMINISTIC_FAILURES)."""
+
+    def __init__(self, reason: str, kind: str):
+        super().__init__(reason)
+        self.reason, self.kind = reason, kind
+
+
+class TrialInfeasible(Exception):
+    """A proposal that violates the GDT validity rules or the data's limits; it is never trained."""
+
+
+@dataclass
+class Trained:
+    values: list[float]
+    scores: dict[str, Any]
+    replay: dict[str, Any]
+
+
+def score(scores: ProxyScores, objective: ObjectiveSection) -> float:
+    """The objective's score of one evaluation (higher is better)."""
+    if objective.score == "weighted":
+        weights = objective.weights or {}
+        return sum(w * getattr(scores, metric) for metric, w in weights.items()) / sum(weights.values())
+    return float(getattr(scores, objective.score))
+
+
+def objective_values(scores: ProxyScores, objective: ObjectiveSection, device_seconds: float) -> list[float]:
+    values = [score(scores, objective)]
+    if objective.cost == "device_seconds":
+        values.append(device_seconds)
+    return values
+
+
+@functools.cache
+def code_version() -> dict[str, str | None]:
+    """The package version and, when run from a checkout, its git commit."""
+    root = Path(__file__).resolve().parents[1]
+    try:
+        commit = (
+            subprocess.run(
+                ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5
+            ).stdout.strip()
+            or None
+        )
+    except (OSError, subprocess.SubprocessError):
+        commit = None
+    try:
+        version = importlib.metadata.version("gdt-search")
+    except importlib.metadata.PackageNotFoundError:
+        version = None
+    return {"gdt_search": version, "git_commit": commit}
+
+
+def _library_versions() -> dict[str, str]:
+    versions = {}
+    for name in ("optuna", "ray", "numpy", "scikit-learn", "pydantic"):
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    return versions
+
+
+def train_candidate(
+    spec: StudySpec,
+    candidate: Candidate,
+    on_intermediate: Callable[[int, float], bool] | None = None,
+    *,
+    device: str | None = None,
+) -> Trained:
+    """Pretrain and evaluate one feasible candidate.
+
+    `on_intermediate(step, score)` sees every intermediate score; returning True stops the trial (the
+    caller then treats it as pruned), and an exception it raises (e.g. optuna.TrialPruned) propagates.
+    Raises TrialFailed for every way the trial itself can fail.
+    """
+    from core.trial import open_data, run_trial
+
+    assert candidate.config is not None, "train_candidate needs a feasible candidate"
+    trial_spec = spec.trial_spec(candidate.train_hyper())
+    if device is not None:
+        trial_spec = replace(trial_spec, device=device)
+    started = time.perf_counter()
+
+    def intermediate(step: int, evaluation) -> bool:
+        return bool(on_intermediate(step, score(evaluation.scores, spec.objective))) if on_intermediate else False
+
+    try:
+        result = run_trial(candidate.config, trial_spec, on_intermediate=intermediate)
+    except optuna.TrialPruned:
+        raise
+    except TrainingFailed as error:
+        kind = "non-finite" if "non-finite" in error.reason else "oom" if "out of memory" in error.reason else "train"
+        raise TrialFailed(f"training failed at step {error.step}: {error.reason}", kind) from error
+    except torch.OutOfMemoryError as error:
+        raise TrialFailed(f"out of memory: {str(error).splitlines()[0]}", "oom") from error
+    except ClipTooShort as error:
+        raise TrialFailed(f"clip too short: {error}", "clip-too-short") from error
+    except BadVideoError as error:
+        raise TrialFailed(f"decode error: {error}", "decode") from error
+    except InvalidConfiguration as error:
+        raise TrialFailed(f"invalid for the data: {error}", "invalid") from error
+    except Exception as error:  # noqa: BLE001 - any other failure ends this trial, never the study
+        where = traceback.extract_tb(error.__traceback__)[-1]
+        raise TrialFailed(
+            f"{type(error).__name__}: {error} (at {Path(where.filename).name}:{where.lineno})", "error"
+        ) from error
+    if result.train.stopped_by == "callback":
+        raise TrialStopped(result.train.steps)
+    scores = asdict(result.evaluation.scores)
+    device_seconds = result.train.wall_seconds + result.evaluation.seconds
+    values = objective_values(result.evaluation.scores, spec.objective, device_seconds)
+    if not all(math.isfinite(v) for v in values):
+        raise TrialFailed(
+            f"objective is not finite ({values}); e.g. R@k needs >= k gallery videos ({scores['n_train']} here)",
+            "nan-score",
+        )
+    pretrain, proxy = open_data(trial_spec.data)
+    replay = {
+        "config": candidate.config.describe(),
+        "settings": {n: {"choice": s.choice.value, "k": s.k} for n, s in candidate.config.settings},
+        "clip_budget": candidate.config.clip_budget,
+        "k_videos": candidate.config.k_videos,
+        "batch_size": candidate.config.batch_size,
+        "modality_pairs": asdict(candidate.config.modality_pairs),
+        "hyper": candidate.hyper,
+        "seed": trial_spec.train.seed,
+        "dataset": {
+            "kind": trial_spec.data.kind,
+            "pretrain": getattr(pretrain, "key", None),
+            "proxy": getattr(proxy.source, "key", None),
+            "world": trial_spec.data.world.identity() if trial_spec.data.kind == "world" else None,
+        },
+        "code": code_version(),
+        "libraries": {**result.environment, **_library_versions()},
+        "device": result.device,
+        "worker": {"host": platform.node(), "pid": os.getpid()},
+        "wall_seconds": time.perf_counter() - started,
+        "device_seconds": device_seconds,
+        "train_seconds": result.train.wall_seconds,
+        "eval_seconds": result.evaluation.seconds,
+        "train_steps": result.train.steps,
+        "final_loss": result.train.final_loss,
+        "stopped_by": result.train.stopped_by,
+        "invariance": {k: v.score for k, v in result.evaluation.invariance.items()},
+        "trial_spec": trial_spec_summary(trial_spec),
+    }
+    return Trained(values, scores, replay)
+
+
+class TrialStopped(Exception):
+    """The intermediate callback asked to stop (returned True) after `step` steps: a pruned trial."""
+
+    def __init__(self, step: int):
+        super().__init__(f"stopped at step {step}")
+        self.step = step
+
+
+# -- Optuna -----------------------------------------------------------------------------------------
+
+FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL)
+
+
+def reusable(trial: optuna.trial.FrozenTrial) -> bool:
+    """Whether an equivalent proposal may take this finished trial's outcome instead of training."""
+    state = trial.state
+    if state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED):
+        return True
+    return state == optuna.trial.TrialState.FAIL and trial.user_attrs.get("failure_kind") in DETERMINISTIC_FAILURES
+
+
+def original_number(trial: optuna.trial.FrozenTrial) -> int:
+    return int(trial.user_attrs.get("duplicate_of", trial.number))
+
+
+class OptunaObjective:
+    """The Optuna objective of a study: one call is one trial, and never raises for a trial's own failure
+    except through TrialInfeasible / TrialFailed (which the runner passes as `catch`) and TrialPruned."""
+
+    def __init__(self, spec: StudySpec, space: SearchSpace, recorder: Recorder | None = None, poll_s: float = 1.0):
+        self.spec, self.space, self.recorder, self.poll_s = spec, space, recorder or NullRecorder(), poll_s
+
+    def __call__(self, trial: optuna.Trial) -> float | list[float]:
+        candidate = self.space.suggest(trial)
+        name, number = self.spec.name, trial.number
+        trial.set_user_attr("config", candidate.describe())
+        trial.set_user_attr("trained", False)  # a retried trial inherits its dead predecessor's attributes
+        base = dict(
+            study=name,
+            trial=str(number),
+            number=number,
+            params=dict(candidate.params),
+            config=candidate.describe(),
+            key=candidate.key,
+        )
+        self.recorder.trial_started(TrialStart(**base))
+        if not candidate.feasible:
+            trial.set_user_attr("infeasible", candidate.infeasible)
+            trial.set_user_attr("failure_kind", "infeasible")
+            self.recorder.trial_finished(TrialRecord(**base, state="infeasible", reason=candidate.infeasible))
+            raise TrialInfeasible(candidate.infeasible)
+        trial.set_user_attr("equivalence_key", candidate.key)
+        earlier = self._equivalent(trial, candidate.key)
+        if earlier is not None:
+            return self._reuse(trial, earlier, base)
+
+        trial.set_user_attr("trained", True)
+
+        def report(step: int, value: float) -> bool:
+            trial.report(value, step)
+            self.recorder.trial_intermediate(name, str(number), number, step, value)
+            if trial.should_prune():
+                raise optuna.TrialPruned(
+                    f"pruned by {type(trial.study.pruner).__name__} at step {step} (score {value:.4f})"
+                )
+            return False
+
+        try:
+            try:
+                trained = train_candidate(self.spec, candidate, report if not self.spec.objective.multi else None)
+            except TrialStopped as stopped:
+                raise optuna.TrialPruned(str(stopped)) from stopped
+        except optuna.TrialPruned as pruned:
+            trial.set_user_attr("pruned", str(pruned))
+            self.recorder.trial_finished(TrialRecord(**base, state="pruned", reason=str(pruned)))
+            raise
+        except TrialFailed as failed:
+            trial.set_user_attr("failure", failed.reason)
+            trial.set_user_attr("failure_kind", failed.kind)
+            self.recorder.trial_finished(TrialRecord(**base, state="failed", reason=failed.reason))
+            raise
+        trial.set_user_attr("scores", json_safe(trained.scores))
+        trial.set_user_attr("replay", json_safe(trained.replay))
+        self.recorder.trial_finished(
+            TrialRecord(**base, state="complete", values=trained.values, scores=trained.scores, replay=trained.replay)
+        )
+        return trained.values if self.spec.objective.multi else trained.values[0]
+
+    def _equivalent(self, trial: optuna.Trial, key: str) -> optuna.trial.FrozenTrial | None:
+        """A finished equivalent trial to reuse, waiting while another worker is still training one."""
+        study = trial.study
+        while True:
+            same = [
+                t
+                for t in study.get_trials(deepcopy=False)
+                if t.number != trial.number and t.user_attrs.get("equivalence_key") == key
+            ]
+            done = [t for t in same if t.state in FINISHED and reusable(t)]
+            if done:
+                # Prefer a completed trial, then the earliest.
+                return min(done, key=lambda t: (t.state != optuna.trial.TrialState.COMPLETE, t.number))
+            running = [t for t in same if t.state == optuna.trial.TrialState.RUNNING and t.user_attrs.get("trained")]
+            if not running:
+                return None
+            optuna.storages.fail_stale_trials(study)  # a dead worker's trial must not block this one forever
+            time.sleep(self.poll_s)
+
+    def _reuse(self, trial: optuna.Trial, earlier: optuna.trial.FrozenTrial, base: dict) -> float | list[float]:
+        original = original_number(earlier)
+        trial.set_user_attr("duplicate_of", original)
+        if earlier.state == optuna.trial.TrialState.COMPLETE:
+            for attr in ("scores", "replay"):
+                if attr in earlier.user_attrs:
+                    trial.set_user_attr(attr, earlier.user_attrs[attr])
+            values = list(earlier.values)
+            self.recorder.trial_finished(
+                TrialRecord(
+                    **base,
+                    state="duplicate",
+                    values=values,
+                    duplicate_of=original,
+                    scores=earlier.user_attrs.get("scores", {}),
+                )
+            )
+            return values if self.spec.objective.multi else values[0]
+        reason = earlier.user_attrs.get("failure") or earlier.user_attrs.get("pruned") or earlier.state.name.lower()
+        self.recorder.trial_finished(
+            TrialRecord(
+                **base, state="duplicate", duplicate_of=original, reason=f"equivalent trial #{original}: {reason}"
+            )
+        )
+        if earlier.state == optuna.trial.TrialState.PRUNED:
+            raise optuna.TrialPruned(f"equivalent trial #{original} was pruned")
+        trial.set_user_attr("failure", f"equivalent trial #{original} failed: {reason}")
+        trial.set_user_attr("failure_kind", earlier.user_attrs.get("failure_kind"))
+        raise TrialFailed(f"equivalent trial #{original} failed: {reason}", earlier.user_attrs.get("failure_kind"))

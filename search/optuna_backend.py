@@ -1,0 +1,282 @@
+"""The Optuna backend: samplers, pruners, the study on the configured database, and worker processes.
+
+The study lives in an RDB storage at the spec's database URL, so a restarted runner resumes it
+(`load_if_exists`) and optuna-dashboard can open it. Every worker heartbeats its running trial; a
+trial whose worker died is failed once its heartbeat is stale and re-queued by
+`RetryHeartbeatStaleTrialCallback`, so no trial is silently lost. Several worker processes run
+`optimize` on the same study. A study stops when it has trained `n_trials` trials (duplicates and
+infeasible proposals cost nothing and do not count), when the finite space is exhausted, or when
+the sampler keeps proposing nothing new.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import sqlite3
+import warnings
+from pathlib import Path
+
+import optuna
+from optuna.exceptions import ExperimentalWarning
+from optuna.trial import TrialState
+
+from search.objective import OptunaObjective, TrialFailed, TrialInfeasible
+from search.recorder import NullRecorder, Recorder, StudyInfo
+from search.space import SearchSpace, data_limits
+from search.spec import StudySpec
+
+warnings.filterwarnings("ignore", category=ExperimentalWarning, module="optuna")
+warnings.filterwarnings("ignore", category=ExperimentalWarning, module=__name__)
+
+SPEC_ATTR = "gdt_spec"
+FINGERPRINT_ATTR = "gdt_fingerprint"
+
+
+class StudyMismatch(ValueError):
+    """The storage already holds a study of this name whose space, data or objective differ."""
+
+
+def make_sampler(spec: StudySpec, worker: int = 0) -> optuna.samplers.BaseSampler:
+    """The spec's sampler; each worker process gets its own seed so that workers do not propose in lockstep."""
+    search = spec.search
+    seed = None if search.seed is None else search.seed + worker
+    if search.sampler == "tpe":
+        return optuna.samplers.TPESampler(
+            multivariate=True, group=True, seed=seed, n_startup_trials=search.n_startup_trials
+        )
+    if search.sampler == "gp":
+        return optuna.samplers.GPSampler(
+            seed=seed, n_startup_trials=search.n_startup_trials, warn_independent_sampling=False
+        )
+    if search.sampler == "bruteforce":
+        return optuna.samplers.BruteForceSampler(seed=seed, avoid_premature_stop=True)
+    # "random", and "grid": the grid's points are enqueued (see enqueue_grid); nothing is left to sample.
+    return optuna.samplers.RandomSampler(seed=seed)
+
+
+def make_pruner(spec: StudySpec) -> optuna.pruners.BasePruner:
+    pruner = spec.search.pruner
+    min_resource = pruner.min_resource or spec.trial.eval_every or 1
+    if pruner.kind == "median":
+        return optuna.pruners.MedianPruner(
+            n_startup_trials=pruner.n_startup_trials, n_warmup_steps=pruner.n_warmup_steps
+        )
+    if pruner.kind == "hyperband":
+        max_resource = spec.trial.steps if spec.trial.epochs is None else "auto"
+        return optuna.pruners.HyperbandPruner(
+            min_resource=min_resource, max_resource=max_resource, reduction_factor=pruner.reduction_factor
+        )
+    if pruner.kind == "successive_halving":
+        return optuna.pruners.SuccessiveHalvingPruner(
+            min_resource=min_resource, reduction_factor=pruner.reduction_factor
+        )
+    return optuna.pruners.NopPruner()
+
+
+def make_storage(spec: StudySpec, heartbeat: bool = True) -> optuna.storages.RDBStorage:
+    """RDB storage on the spec's database URL (SQLite in WAL mode), with heartbeat and retry of dead trials."""
+    url = spec.database_url
+    engine_kwargs: dict = {}
+    if url.startswith("sqlite:///"):
+        path = Path(url.removeprefix("sqlite:///"))
+        if str(path) not in ("", ":memory:"):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with sqlite3.connect(path, timeout=60) as connection:  # WAL: readers do not block the writer
+                connection.execute("PRAGMA journal_mode=WAL")
+        engine_kwargs = {"connect_args": {"timeout": 60}}
+    else:
+        engine_kwargs = {"pool_pre_ping": True}
+    if not heartbeat:
+        return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
+    return optuna.storages.RDBStorage(
+        url,
+        engine_kwargs=engine_kwargs,
+        heartbeat_interval=spec.search.heartbeat_s,
+        grace_period=spec.search.grace_s or 3 * spec.search.heartbeat_s,
+        heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
+            max_retry=spec.search.max_retry
+        ),
+    )
+
+
+def open_study(spec: StudySpec, storage: optuna.storages.BaseStorage | None = None, worker: int = 0) -> optuna.Study:
+    """Create the study, or load it to resume; refuses a stored study whose meaning differs from the spec."""
+    storage = storage if storage is not None else make_storage(spec)
+    study = optuna.create_study(
+        storage=storage,
+        study_name=spec.name,
+        sampler=make_sampler(spec, worker),
+        pruner=make_pruner(spec),
+        directions=spec.objective.directions,
+        load_if_exists=True,
+    )
+    expected = [
+        optuna.study.StudyDirection.MAXIMIZE if d == "maximize" else optuna.study.StudyDirection.MINIMIZE
+        for d in spec.objective.directions
+    ]
+    if list(study.directions) != expected:
+        raise StudyMismatch(
+            f"study '{spec.name}' in {spec.database_url} has directions"
+            f" {[d.name.lower() for d in study.directions]}, the spec asks for"
+            f" {spec.objective.directions}; use another name"
+        )
+    check_fingerprint(study, spec)
+    return study
+
+
+def check_fingerprint(study: optuna.Study, spec: StudySpec) -> None:
+    fingerprint = spec.fingerprint()
+    stored = study.user_attrs.get(FINGERPRINT_ATTR)
+    if stored is None:
+        study.set_user_attr(FINGERPRINT_ATTR, fingerprint)
+        study.set_user_attr(SPEC_ATTR, spec.model_dump(mode="json"))
+    elif stored != fingerprint:
+        changed = sorted(k for k in set(stored) | set(fingerprint) if stored.get(k) != fingerprint.get(k))
+        raise StudyMismatch(
+            f"study '{spec.name}' in {spec.database_url} was run with different {', '.join(changed)};"
+            " resuming would mix incomparable trials -- use another study name"
+        )
+
+
+def grid_points(study: optuna.Study, space: SearchSpace) -> list:
+    """The grid: every feasible configuration of the finite space once per equivalence class (infeasible and
+    equivalent ones are excluded before sampling), less those the study already holds."""
+    present = set()
+    for trial in study.get_trials(deepcopy=False):
+        if trial.state == TrialState.FAIL and not trial.user_attrs.get("failure_kind"):
+            continue  # a dead worker's trial: its retry is queued by the heartbeat callback
+        params = trial.params or trial.system_attrs.get("fixed_params") or {}
+        try:
+            key = space.from_params(params).key
+        except KeyError:  # a trial that died before sampling all its parameters
+            continue
+        if key is not None:
+            present.add(key)
+    return [c for c in space.unique_feasible() if c.key not in present]
+
+
+def enqueue_grid(study: optuna.Study, space: SearchSpace) -> int:
+    """Queue the grid's missing points in the study (the Optuna backend's grid sampler)."""
+    points = grid_points(study, space)
+    for candidate in points:
+        study.enqueue_trial(candidate.params, user_attrs={"grid_point": True})
+    return len(points)
+
+
+class StudyBudget:
+    """An optimize callback that stops the study when its budget is spent or nothing new can be trained."""
+
+    def __init__(self, spec: StudySpec, unique_feasible: int | None):
+        self.n_trials = spec.search.n_trials
+        self.max_idle = spec.search.max_idle_proposals
+        self.unique_feasible = unique_feasible
+        self.grid = spec.search.sampler == "grid"
+        self.reason: str | None = None
+
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        reason = self.exhausted(study)
+        if reason:
+            self.reason = reason
+            study.stop()
+
+    def exhausted(self, study: optuna.Study) -> str | None:
+        trials = study.get_trials(deepcopy=False)
+        trained = [t for t in trials if t.user_attrs.get("trained") and counts_as_trained(t)]
+        if self.n_trials is not None and len(trained) >= self.n_trials:
+            return f"{len(trained)} trials trained (n_trials = {self.n_trials})"
+        keys = {t.user_attrs.get("equivalence_key") for t in trained}
+        if self.unique_feasible is not None and len(keys) >= self.unique_feasible:
+            return f"all {self.unique_feasible} distinct feasible configurations trained"
+        if self.grid and not any(t.state == TrialState.WAITING for t in trials):
+            return "every grid point done"
+        idle = 0
+        for t in sorted(trials, key=lambda t: t.number, reverse=True):
+            if t.state == TrialState.RUNNING or t.state == TrialState.WAITING:
+                continue
+            if t.user_attrs.get("trained"):
+                break
+            idle += 1
+        if idle >= self.max_idle:
+            return f"the last {idle} proposals were all infeasible or already trained"
+        return None
+
+
+def counts_as_trained(trial: optuna.trial.FrozenTrial) -> bool:
+    """Finished after training: completed, pruned, or failed for its own reason (not a dead worker)."""
+    if trial.state in (TrialState.COMPLETE, TrialState.PRUNED):
+        return True
+    return trial.state == TrialState.FAIL and bool(trial.user_attrs.get("failure_kind"))
+
+
+def study_info(spec: StudySpec, backend: str | None = None) -> StudyInfo:
+    return StudyInfo(
+        spec.name, backend or spec.backend, spec.database_url, spec.objective.directions, spec.model_dump(mode="json")
+    )
+
+
+def prepare(spec: StudySpec, space: SearchSpace | None = None) -> tuple[optuna.Study, SearchSpace]:
+    """Open (or resume) the study with the data's limits, and queue the grid's missing points."""
+    space = space or SearchSpace(spec, data_limits(spec))
+    study = open_study(spec)
+    if spec.search.sampler == "grid":
+        enqueue_grid(study, space)
+    return study, space
+
+
+def optimize(
+    spec: StudySpec, recorder: Recorder | None = None, worker: int = 0, space: SearchSpace | None = None
+) -> str | None:
+    """One worker's loop on the study (this process); returns why it stopped (None: timeout)."""
+    recorder = recorder or NullRecorder()
+    if spec.search.threads:
+        import torch
+
+        torch.set_num_threads(spec.search.threads)  # several workers on few cores: no oversubscription
+    space = space or SearchSpace(spec, data_limits(spec))
+    study = open_study(spec, worker=worker)
+    # Brute force explores the raw space (duplicates and infeasible points included) and stops itself.
+    unique = len(space.unique_feasible()) if space.is_finite and spec.search.sampler != "bruteforce" else None
+    budget = StudyBudget(spec, unique)
+    already = budget.exhausted(study)
+    if already:
+        return already
+    objective = OptunaObjective(spec, space, recorder)
+    study.optimize(
+        objective,
+        timeout=spec.search.timeout_s,
+        catch=(TrialInfeasible, TrialFailed),
+        callbacks=[budget],
+        gc_after_trial=False,
+    )
+    return budget.reason
+
+
+def _worker_main(spec_json: dict, recorder: Recorder, worker: int) -> None:
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    optimize(StudySpec.model_validate(spec_json), recorder, worker)
+
+
+def run_optuna(spec: StudySpec, recorder: Recorder | None = None) -> optuna.Study:
+    """Run the study to its budget with `spec.search.workers` worker processes (1: in this process)."""
+    recorder = recorder or NullRecorder()
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    recorder.study_started(study_info(spec, "optuna"))
+    _, space = prepare(spec)
+    if spec.search.workers == 1:
+        optimize(spec, recorder, 0, space)
+    else:
+        context = multiprocessing.get_context("spawn")
+        processes = [
+            context.Process(
+                target=_worker_main, args=(spec.model_dump(mode="json"), recorder, w), name=f"gdt-search-worker-{w}"
+            )
+            for w in range(spec.search.workers)
+        ]
+        for process in processes:
+            process.start()
+        for process in processes:
+            process.join()
+        failed = [p.name for p in processes if p.exitcode != 0]
+        if failed:
+            raise RuntimeError(f"worker process(es) {', '.join(failed)} exited abnormally; the study can be resumed")
+    return optuna.load_study(study_name=spec.name, storage=make_storage(spec, heartbeat=False))

@@ -1,0 +1,198 @@
+"""The recorder: the one interface through which both backends report what happens to a study's trials.
+
+A backend calls `study_started` once per run, `trial_started` when a proposal is taken, `trial_intermediate`
+for every intermediate score (what pruners see), and `trial_finished` with a `TrialRecord` -- completed,
+pruned, failed (with its reason), infeasible (never trained, with the reason) or a duplicate of an
+equivalent trial. A completed record carries the replay record: config, seed, dataset identity, code
+and library versions, device, wall and device time, measured invariances. The service implements this
+against its database; here are a JSON-lines file, a console progress printer and a fan-out.
+
+Recorders must be picklable: Optuna worker processes and Ray's restored experiments carry them along.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Protocol, TextIO
+
+from filelock import FileLock
+
+State = Literal["complete", "pruned", "failed", "infeasible", "duplicate"]
+
+
+@dataclass
+class StudyInfo:
+    name: str
+    backend: str
+    storage: str
+    directions: list[str]
+    spec: dict  # the full study spec, defaults filled in
+
+
+@dataclass
+class TrialStart:
+    study: str
+    trial: str  # backend's trial id (Optuna: the trial number; Ray: its trial id)
+    number: int | None  # the Optuna trial number, in both backends
+    params: dict[str, Any]
+    config: str  # the configuration in the papers' notation
+    key: str | None  # equivalence key (None when infeasible)
+
+
+@dataclass
+class TrialRecord:
+    study: str
+    trial: str
+    number: int | None
+    state: State
+    params: dict[str, Any]
+    config: str
+    key: str | None = None
+    values: list[float] | None = None  # objective value(s); score first, then cost
+    scores: dict[str, float] = field(default_factory=dict)  # every proxy metric
+    reason: str | None = None  # failed / infeasible: why; pruned: by whom, at which step
+    duplicate_of: int | None = None
+    replay: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        return json_safe(asdict(self))
+
+
+def json_safe(value: Any) -> Any:
+    """JSON (and Optuna's user attributes) have no NaN: write null instead (R@20 on a small gallery is NaN)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    return value
+
+
+class Recorder(Protocol):
+    def study_started(self, study: StudyInfo) -> None: ...
+    def trial_started(self, start: TrialStart) -> None: ...
+    def trial_intermediate(self, study: str, trial: str, number: int | None, step: int, value: float) -> None: ...
+    def trial_finished(self, record: TrialRecord) -> None: ...
+
+
+class NullRecorder:
+    def study_started(self, study: StudyInfo) -> None:
+        pass
+
+    def trial_started(self, start: TrialStart) -> None:
+        pass
+
+    def trial_intermediate(self, study: str, trial: str, number: int | None, step: int, value: float) -> None:
+        pass
+
+    def trial_finished(self, record: TrialRecord) -> None:
+        pass
+
+
+class JsonlRecorder:
+    """One JSON object per event, appended under a file lock (several worker processes share the file)."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path).resolve()
+
+    def _write(self, event: str, payload: dict) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        line = json.dumps({"event": event, "time": time.time(), **json_safe(payload)}, default=str)
+        with FileLock(str(self.path) + ".lock"), self.path.open("a") as f:
+            f.write(line + "\n")
+
+    def study_started(self, study: StudyInfo) -> None:
+        self._write("study_started", asdict(study))
+
+    def trial_started(self, start: TrialStart) -> None:
+        self._write("trial_started", asdict(start))
+
+    def trial_intermediate(self, study: str, trial: str, number: int | None, step: int, value: float) -> None:
+        self._write(
+            "trial_intermediate", {"study": study, "trial": trial, "number": number, "step": step, "value": value}
+        )
+
+    def trial_finished(self, record: TrialRecord) -> None:
+        self._write("trial_finished", record.to_json())
+
+    def events(self) -> list[dict]:
+        if not self.path.exists():
+            return []
+        return [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
+
+
+class ConsoleRecorder:
+    """One progress line per finished trial (and per intermediate score when `verbose`)."""
+
+    def __init__(self, stream: TextIO | None = None, verbose: bool = False):
+        self.verbose = verbose
+        self._stream = stream
+
+    @property
+    def stream(self) -> TextIO:
+        return self._stream or sys.stdout
+
+    def __getstate__(self) -> dict:
+        return {"verbose": self.verbose, "_stream": None}  # streams do not cross processes
+
+    def _print(self, text: str) -> None:
+        print(text, file=self.stream, flush=True)
+
+    def study_started(self, study: StudyInfo) -> None:
+        self._print(f"study {study.name} ({study.backend}, {', '.join(study.directions)}) on {study.storage}")
+
+    def trial_started(self, start: TrialStart) -> None:
+        if self.verbose:
+            self._print(f"  #{_num(start)} start  {start.config}")
+
+    def trial_intermediate(self, study: str, trial: str, number: int | None, step: int, value: float) -> None:
+        if self.verbose:
+            self._print(f"  #{number if number is not None else trial} step {step:5d}  score {value:.4f}")
+
+    def trial_finished(self, record: TrialRecord) -> None:
+        what = {
+            "complete": lambda: "score " + " / ".join(f"{v:.4f}" for v in record.values or []),
+            "pruned": lambda: f"pruned ({record.reason})",
+            "failed": lambda: f"FAILED: {record.reason}",
+            "infeasible": lambda: f"infeasible, not trained: {record.reason}",
+            "duplicate": lambda: (
+                f"equivalent to #{record.duplicate_of}, not retrained"
+                + (" (score " + " / ".join(f"{v:.4f}" for v in record.values) + ")" if record.values else "")
+            ),
+        }[record.state]()
+        seconds = record.replay.get("wall_seconds")
+        timing = f"  [{seconds:.1f} s]" if seconds else ""
+        self._print(f"  #{_num(record):<4} {record.config:<58} {what}{timing}")
+
+
+def _num(item: TrialStart | TrialRecord) -> str:
+    return str(item.number) if item.number is not None else item.trial
+
+
+class MultiRecorder:
+    """Fan-out to several recorders (e.g. console + file)."""
+
+    def __init__(self, *recorders: Recorder):
+        self.recorders = [r for r in recorders if r is not None]
+
+    def study_started(self, study: StudyInfo) -> None:
+        for r in self.recorders:
+            r.study_started(study)
+
+    def trial_started(self, start: TrialStart) -> None:
+        for r in self.recorders:
+            r.trial_started(start)
+
+    def trial_intermediate(self, study: str, trial: str, number: int | None, step: int, value: float) -> None:
+        for r in self.recorders:
+            r.trial_intermediate(study, trial, number, step, value)
+
+    def trial_finished(self, record: TrialRecord) -> None:
+        for r in self.recorders:
+            r.trial_finished(record)

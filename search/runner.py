@@ -1,0 +1,223 @@
+"""Run a study with the chosen backend and summarise it: results table, best configuration, importances.
+
+Both backends leave their trials in the same Optuna study (params, values, and the user attributes the
+objective writes: config, equivalence key, scores, replay record, failure / infeasibility reasons), so
+the summary reads only that study: it works for a finished run, a resumed one, or a study another
+process is still running.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass, field
+
+import optuna
+from optuna.trial import TrialState
+
+from core.factors import CATALOGUE
+from search.optuna_backend import make_storage, run_optuna
+from search.recorder import Recorder
+from search.spec import StudySpec
+
+SCORE_COLUMNS = (("R@1", "r_at_1"), ("R@5", "r_at_5"), ("linear", "linear_top1"))
+
+
+@dataclass
+class Row:
+    """One configuration of the study (equivalent trials folded into the first one)."""
+
+    number: int
+    state: str  # complete / pruned / failed
+    config: str
+    params: dict
+    values: list[float] | None
+    scores: dict
+    device_seconds: float | None
+    reason: str | None
+    repeats: int = 1  # how many proposals hit this configuration
+
+
+@dataclass
+class StudySummary:
+    name: str
+    directions: list[str]
+    rows: list[Row]
+    infeasible: list[tuple[int, str, str]]  # (number, config, reason)
+    duplicates: int
+    best: list[Row]  # single objective: the best row; multi-objective: the Pareto front
+    importances: dict[str, float]
+    importance_note: str | None = None
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+def run_study(spec: StudySpec, recorder: Recorder | None = None) -> optuna.Study:
+    """Run (or resume) the study to its budget on its backend."""
+    if spec.backend == "ray":
+        from search.ray_backend import run_ray
+
+        return run_ray(spec, recorder)
+    return run_optuna(spec, recorder)
+
+
+def load_study(spec: StudySpec) -> optuna.Study:
+    return optuna.load_study(study_name=spec.name, storage=make_storage(spec, heartbeat=False))
+
+
+def summarize(study: optuna.Study) -> StudySummary:
+    trials = study.get_trials(deepcopy=False)
+    rows: dict[int, Row] = {}
+    infeasible, duplicates = [], 0
+    counts = {s.name.lower(): 0 for s in TrialState}
+    for t in trials:
+        counts[t.state.name.lower()] += 1
+        attrs = t.user_attrs
+        if "infeasible" in attrs:
+            infeasible.append((t.number, attrs.get("config", ""), attrs["infeasible"]))
+            continue
+        if "duplicate_of" in attrs:
+            duplicates += 1
+            if attrs["duplicate_of"] in rows:
+                rows[attrs["duplicate_of"]].repeats += 1
+            continue
+        if not attrs.get("trained") or t.state not in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL):
+            continue
+        if t.state == TrialState.FAIL and not attrs.get("failure_kind"):
+            continue  # its worker died; the heartbeat re-queued it as a new trial
+        state = {TrialState.COMPLETE: "complete", TrialState.PRUNED: "pruned", TrialState.FAIL: "failed"}[t.state]
+        replay = attrs.get("replay") or {}
+        rows[t.number] = Row(
+            t.number,
+            state,
+            attrs.get("config", ""),
+            dict(t.params),
+            list(t.values) if t.values else None,
+            attrs.get("scores") or {},
+            replay.get("device_seconds"),
+            attrs.get("failure") or attrs.get("pruned"),
+        )
+    ordered = sorted(rows.values(), key=_rank_key)
+    return StudySummary(
+        study.study_name,
+        [d.name.lower() for d in study.directions],
+        ordered,
+        infeasible,
+        duplicates,
+        _best(study, rows),
+        *_importances(study),
+        counts=counts,
+    )
+
+
+def _rank_key(row: Row) -> tuple:
+    """Completed rows first, best objective first; then pruned and failed ones by trial number."""
+    done = row.state == "complete" and row.values is not None
+    return (not done, -(row.values[0] if done else 0.0), row.number)
+
+
+def _best(study: optuna.Study, rows: dict[int, Row]) -> list[Row]:
+    try:
+        best = study.best_trials if len(study.directions) > 1 else [study.best_trial]
+    except ValueError:
+        return []
+    out, seen = [], set()
+    for t in best:
+        number = int(t.user_attrs.get("duplicate_of", t.number))
+        if number in rows and number not in seen:
+            seen.add(number)
+            out.append(rows[number])
+    return out
+
+
+def _importances(study: optuna.Study) -> tuple[dict[str, float], str | None]:
+    complete = [
+        t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if "duplicate_of" not in t.user_attrs
+    ]
+    if len(complete) < 2:
+        return {}, f"needs >= 2 completed trials, have {len(complete)}"
+    target = (lambda t: t.values[0]) if len(study.directions) > 1 else None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return optuna.importance.get_param_importances(study, target=target), None
+    except (ValueError, RuntimeError, ZeroDivisionError) as error:
+        return {}, f"not available: {error}"
+
+
+# -- rendering ---------------------------------------------------------------------------------------
+
+
+def _factor_cells(config: str) -> dict[str, str]:
+    """'DS=d(8) TS=i(2) MOD=off ...' -> {'DS': 'd(8)', 'TS': 'i(2)', ...}."""
+    cells = {}
+    for part in config.split():
+        name, _, value = part.partition("=")
+        if name in CATALOGUE:
+            cells[name] = value
+    return cells
+
+
+def _fmt(value) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+def results_table(summary: StudySummary, factors: list[str] | None = None) -> str:
+    """A markdown table in the papers' style: one row per configuration, per-factor choices, then scores."""
+    factors = factors or list(CATALOGUE)
+    extra = sorted({p for r in summary.rows for p in r.params if p not in CATALOGUE and not p.startswith("K_")})
+    header = ["#", *factors, *extra, *(c for c, _ in SCORE_COLUMNS), "objective", "device s", "state"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in summary.rows:
+        cells = _factor_cells(row.config)
+        values = " / ".join(_fmt(v) for v in row.values) if row.values else "-"
+        state = row.state if row.state == "complete" else f"{row.state}: {row.reason or ''}".strip()
+        if row.repeats > 1:
+            state += f" (proposed {row.repeats}x)"
+        line = [
+            str(row.number),
+            *(cells.get(f, "") for f in factors),
+            *(_fmt(row.params.get(p)) for p in extra),
+            *(_fmt(row.scores.get(k)) for _, k in SCORE_COLUMNS),
+            values,
+            _fmt(row.device_seconds),
+            state,
+        ]
+        lines.append("| " + " | ".join(cell.replace("|", "/") for cell in line) + " |")
+    return "\n".join(lines)
+
+
+def report(summary: StudySummary) -> str:
+    """The end-of-run report: table, counts, best configuration(s), parameter importances."""
+    out = [f"## Study {summary.name} ({', '.join(summary.directions)})", "", results_table(summary), ""]
+    c = summary.counts
+    out.append(
+        f"{len(summary.rows)} configurations trained ({c.get('complete', 0)} complete trials incl."
+        f" {summary.duplicates} reused duplicates, {c.get('pruned', 0)} pruned, {c.get('fail', 0)} failed or"
+        f" infeasible); {len(summary.infeasible)} infeasible proposals never trained"
+    )
+    for number, config, reason in summary.infeasible[:5]:
+        out.append(f"  infeasible #{number} {config}: {reason}")
+    if len(summary.infeasible) > 5:
+        out.append(f"  ... and {len(summary.infeasible) - 5} more")
+    out.append("")
+    if not summary.best:
+        out.append("best: none (no completed trial)")
+    elif len(summary.directions) == 1:
+        b = summary.best[0]
+        out.append(
+            f"best: #{b.number} {b.config}  objective {_fmt(b.values[0] if b.values else None)}  params {b.params}"
+        )
+    else:
+        out.append("Pareto front (score max, device seconds min):")
+        for b in summary.best:
+            out.append(f"  #{b.number} {b.config}  " + " / ".join(_fmt(v) for v in b.values or []))
+    out.append("")
+    if summary.importances:
+        out.append(
+            "parameter importances (Optuna): " + ", ".join(f"{k} {v:.2f}" for k, v in summary.importances.items())
+        )
+    else:
+        out.append(f"parameter importances: {summary.importance_note}")
+    return "\n".join(out)

@@ -1,0 +1,539 @@
+"""The study spec: what a study searches, on which data, with which budget, objective and backend.
+
+A spec is YAML or JSON validated with pydantic. Unknown fields are errors and every error names the
+field (dotted path) and what is allowed, so a typo in a 2-hour study fails in a second. The sections
+`data.world`, `trial`, `evaluation` and `encoders` mirror the core dataclasses (`WorldConfig`,
+`TrainSpec`, `EvalSpec`, the encoder arguments) field by field, with the embedded default
+(`core.trial.small_world_trial`) as their defaults, so core and the spec cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import typing
+from collections.abc import Mapping
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
+
+from core.config import GDTConfig, InvalidConfiguration
+from core.evaluate import EvalSpec
+from core.factors import CATALOGUE, Choice
+from core.pretrain import TrainSpec
+from core.trial import DataSpec, TrialSpec, small_world_trial
+from core.world import WorldConfig
+
+DEFAULT_TRIAL = small_world_trial()
+# Numeric hyper-parameters a study may search; everything else in `trial` is fixed per study.
+TRAIN_HYPERPARAMETERS = ("lr", "momentum", "weight_decay", "warmup_fraction")
+HYPERPARAMETERS = ("temperature", *TRAIN_HYPERPARAMETERS)
+SCORES = ("r_at_1", "r_at_5", "r_at_20", "linear_top1", "fewshot_1nn")
+DATABASE_ENV = "GDT_SEARCH_DATABASE_URL"
+DEFAULT_DATABASE = "sqlite:///gdt-search.db"
+
+
+class SpecError(ValueError):
+    """An invalid study spec; `problems` lists (dotted field, what is wrong and what is allowed)."""
+
+    def __init__(self, problems: list[tuple[str, str]]):
+        self.problems = problems
+        lines = "\n".join(f"  {field}: {message}" for field, message in problems)
+        super().__init__(f"invalid study spec:\n{lines}")
+
+    @property
+    def fields(self) -> list[str]:
+        return [field for field, _ in self.problems]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _section(name: str, instance: Any, exclude: tuple[str, ...] = ()) -> type[BaseModel]:
+    """A pydantic model with the fields, types and (embedded-default) values of a core dataclass."""
+    hints = typing.get_type_hints(type(instance))
+    fields = {
+        f.name: (hints[f.name], getattr(instance, f.name))
+        for f in dataclasses.fields(instance)
+        if f.name not in exclude and not dataclasses.is_dataclass(getattr(instance, f.name))
+    }
+    return create_model(name, __config__=ConfigDict(extra="forbid"), **fields)
+
+
+WorldSection = _section("WorldSection", DEFAULT_TRIAL.data.world)
+TrialSection = _section("TrialSection", DEFAULT_TRIAL.train, exclude=TRAIN_HYPERPARAMETERS)
+EvaluationSection = _section("EvaluationSection", DEFAULT_TRIAL.eval)
+_DataBase = _section("_DataBase", DEFAULT_TRIAL.data, exclude=("world",))
+
+
+class DataSection(_DataBase):  # type: ignore[misc, valid-type]
+    world: WorldSection = Field(default_factory=WorldSection)  # type: ignore[valid-type]
+
+
+class EncodersSection(_Strict):
+    video: str = DEFAULT_TRIAL.video_encoder
+    audio: str = DEFAULT_TRIAL.audio_encoder
+    feature_dim: int = DEFAULT_TRIAL.feature_dim
+    width: int = DEFAULT_TRIAL.width
+
+
+class FactorSearch(_Strict):
+    """The choices a factor may take and its K_m: one value, or an inclusive [low, high] range."""
+
+    choices: list[Choice] = Field(min_length=1)
+    k: int | tuple[int, int] = 2
+
+    @field_validator("choices", mode="before")
+    @classmethod
+    def _yaml_off(cls, value: Any) -> Any:
+        """YAML 1.1 reads a bare `off` as false; in a list of choices it can only mean 'off'."""
+        if isinstance(value, list):
+            return ["off" if v is False else v for v in value]
+        return value
+
+    @property
+    def k_values(self) -> list[int]:
+        low, high = (self.k, self.k) if isinstance(self.k, int) else self.k
+        return list(range(low, high + 1))
+
+
+class Range(_Strict):
+    """A numeric range; `log` samples on a log scale, `step` makes it finite (griddable)."""
+
+    low: float
+    high: float
+    log: bool = False
+    step: float | None = None
+
+    def values(self) -> list[float] | None:
+        if self.step is None:
+            return None
+        n = int(math.floor((self.high - self.low) / self.step + 1e-9))
+        return [round(self.low + i * self.step, 12) for i in range(n + 1)]
+
+
+class Choices(_Strict):
+    choices: list[float] = Field(min_length=1)
+
+
+Hyper = float | Range | Choices
+
+
+class ModalityPairsSection(_Strict):
+    """Which modality pairs w_mod keeps; a list means the switch is searched (only when MOD is used)."""
+
+    cross_modal: bool = True
+    intra_video: bool | list[bool] = False
+    intra_audio: bool | list[bool] = False
+
+
+class ObjectiveSection(_Strict):
+    """What a trial is scored by; `cost` adds a second, minimised objective (a multi-objective study)."""
+
+    score: Literal["r_at_1", "r_at_5", "linear_top1", "weighted"] = "r_at_1"
+    weights: dict[str, float] | None = None  # score == "weighted": metric -> weight
+    cost: Literal["device_seconds"] | None = None
+
+    @property
+    def multi(self) -> bool:
+        return self.cost is not None
+
+    @property
+    def directions(self) -> list[str]:
+        return ["maximize", "minimize"] if self.multi else ["maximize"]
+
+
+class PrunerSection(_Strict):
+    kind: Literal["none", "median", "hyperband", "successive_halving", "asha"] = "none"
+    n_startup_trials: int = Field(2, ge=0)  # median: trials completed before it prunes
+    n_warmup_steps: int = Field(0, ge=0)  # median: steps before it prunes within a trial
+    min_resource: int | None = Field(None, ge=1)  # hyperband / successive halving / ASHA grace; default eval_every
+    reduction_factor: int = Field(3, ge=2)
+
+
+class SearchSection(_Strict):
+    sampler: Literal["tpe", "gp", "random", "grid", "bruteforce"] = "tpe"
+    seed: int | None = 0
+    n_startup_trials: int = Field(10, ge=0)  # TPE / GP: random trials first
+    n_trials: int | None = Field(20, ge=1)  # trained trials (duplicates and infeasible ones are free); None: all
+    timeout_s: float | None = Field(None, gt=0)
+    workers: int = Field(1, ge=1)  # Optuna: worker processes on the one study
+    threads: int | None = Field(None, ge=1)  # torch CPU threads per worker (None: torch's default)
+    pruner: PrunerSection = Field(default_factory=PrunerSection)
+    heartbeat_s: int = Field(10, ge=1)  # a worker's running trial is failed (and retried) after grace_s silence
+    grace_s: int | None = Field(None, ge=1)  # default 3 x heartbeat_s
+    max_retry: int = Field(2, ge=0)  # retries of a trial whose worker died
+    max_idle_proposals: int = Field(200, ge=1)  # stop after this many proposals in a row train nothing new
+
+
+class RaySection(_Strict):
+    address: str | None = None  # default: $RAY_ADDRESS, else a local Ray
+    num_cpus: int | None = Field(None, ge=1)  # a local Ray's CPUs (default: all)
+    cpus_per_trial: float = Field(1.0, gt=0)
+    gpus_per_trial: float = Field(0.0, ge=0)  # fractions share one GPU between trials, e.g. 0.25
+    max_concurrent: int | None = Field(None, ge=1)
+    storage_path: str | None = None  # Ray's experiment folder root (default: ./ray_results)
+
+
+class StudySpec(_Strict):
+    name: str = Field("gdt-study", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    backend: Literal["optuna", "ray"] = "optuna"
+    storage: str | None = None  # database URL; default $GDT_SEARCH_DATABASE_URL or sqlite:///gdt-search.db
+    factors: dict[str, FactorSearch] = Field(min_length=1)
+    order: list[str] | None = None
+    clip_budget: int | list[int] = 64
+    modality_pairs: ModalityPairsSection = Field(default_factory=ModalityPairsSection)
+    hyperparameters: dict[str, Hyper] = Field(default_factory=dict)
+    data: DataSection = Field(default_factory=DataSection)  # type: ignore[valid-type]
+    encoders: EncodersSection = Field(default_factory=EncodersSection)
+    trial: TrialSection = Field(default_factory=TrialSection)  # type: ignore[valid-type]
+    evaluation: EvaluationSection = Field(default_factory=EvaluationSection)  # type: ignore[valid-type]
+    device: str = "auto"
+    objective: ObjectiveSection = Field(default_factory=ObjectiveSection)
+    search: SearchSection = Field(default_factory=SearchSection)
+    ray: RaySection = Field(default_factory=RaySection)
+
+    # -- conversions to core ---------------------------------------------------------------------
+
+    @property
+    def database_url(self) -> str:
+        return self.storage or os.environ.get(DATABASE_ENV) or DEFAULT_DATABASE
+
+    @property
+    def sampler_needs_finite_space(self) -> bool:
+        return self.search.sampler in ("grid", "bruteforce")
+
+    @property
+    def clip_budgets(self) -> list[int]:
+        return [self.clip_budget] if isinstance(self.clip_budget, int) else list(self.clip_budget)
+
+    def hyper(self, name: str) -> Hyper:
+        """The spec's value or range for a hyper-parameter, or the embedded default."""
+        if name in self.hyperparameters:
+            return self.hyperparameters[name]
+        return 0.07 if name == "temperature" else float(getattr(DEFAULT_TRIAL.train, name))
+
+    def data_spec(self) -> DataSpec:
+        fields = self.data.model_dump()
+        world = WorldConfig(**{**fields.pop("world"), "classes": tuple(self.data.world.classes)})
+        return DataSpec(world=world, **fields)
+
+    def trial_spec(self, hyper: Mapping[str, float] | None = None, seed: int | None = None) -> TrialSpec:
+        """The core TrialSpec of one trial; `hyper` holds its sampled training hyper-parameters."""
+        train = self.trial.model_dump()
+        for name in TRAIN_HYPERPARAMETERS:
+            value = (hyper or {}).get(name, self.hyper(name))
+            if not isinstance(value, int | float):
+                raise ValueError(f"hyperparameters.{name}: a searched value must be sampled first")
+            train[name] = float(value)
+        if seed is not None:
+            train["seed"] = seed
+        evaluation = self.evaluation.model_dump()
+        if evaluation["classes"] is not None:
+            evaluation["classes"] = tuple(evaluation["classes"])
+        return replace(
+            DEFAULT_TRIAL,
+            data=self.data_spec(),
+            video_encoder=self.encoders.video,
+            audio_encoder=self.encoders.audio,
+            feature_dim=self.encoders.feature_dim,
+            width=self.encoders.width,
+            train=TrainSpec(**train),
+            eval=EvalSpec(**evaluation),
+            device=self.device,
+        )
+
+    def fingerprint(self) -> dict:
+        """The parts that define what a trial means; a resumed study must not change them."""
+        return self.model_dump(
+            mode="json",
+            include={
+                "factors",
+                "order",
+                "clip_budget",
+                "modality_pairs",
+                "hyperparameters",
+                "data",
+                "encoders",
+                "trial",
+                "evaluation",
+                "objective",
+            },
+        )
+
+
+# -- loading and checking --------------------------------------------------------------------------
+
+
+def load_spec(source: str | Path | Mapping, overrides: Mapping[str, Any] | None = None) -> StudySpec:
+    """A validated StudySpec from a YAML/JSON file path or a mapping, with dotted-field overrides.
+
+    Raises SpecError naming every bad field.
+    """
+    if isinstance(source, Mapping):
+        raw = dict(source)
+    else:
+        path = Path(source)
+        try:
+            text = path.read_text()
+        except OSError as error:
+            raise SpecError([("<file>", f"cannot read {path}: {error.strerror or error}")]) from error
+        try:
+            raw = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+        except (json.JSONDecodeError, yaml.YAMLError) as error:
+            raise SpecError(
+                [("<file>", f"{path} is not valid {path.suffix.lstrip('.') or 'YAML'}: {error}")]
+            ) from error
+        if not isinstance(raw, dict):
+            raise SpecError([("<file>", f"{path} must hold a mapping of fields, got {type(raw).__name__}")])
+        raw.setdefault("name", path.stem)
+    for dotted, value in (overrides or {}).items():
+        _set_dotted(raw, dotted, value)
+    try:
+        spec = StudySpec.model_validate(raw)
+    except ValidationError as error:
+        raise SpecError(_pydantic_problems(error)) from None
+    problems = check_spec(spec)
+    if problems:
+        raise SpecError(problems)
+    return spec
+
+
+def _set_dotted(raw: dict, dotted: str, value: Any) -> None:
+    node = raw
+    *parents, leaf = dotted.split(".")
+    for part in parents:
+        child = node.get(part)
+        if not isinstance(child, dict):
+            child = node[part] = {}
+        node = child
+    node[leaf] = value
+
+
+# Fields whose value may take several shapes: one message per field instead of one per shape tried.
+_UNION_FIELDS = {
+    ("hyperparameters", None): "expected a number, a range {low, high, log, step} or {choices: [numbers]}",
+    ("clip_budget",): "expected a number of clips or a list of them",
+    ("modality_pairs", "intra_video"): "expected true/false or a list of them (searched)",
+    ("modality_pairs", "intra_audio"): "expected true/false or a list of them (searched)",
+    ("factors", None, "k"): "expected K_m (an integer) or an inclusive range [low, high]",
+}
+
+
+def _union_field(loc: list[str]) -> tuple[str, str] | None:
+    """(dotted field, what it accepts) when `loc` is inside a several-shapes field."""
+    for pattern, accepts in _UNION_FIELDS.items():
+        if len(loc) >= len(pattern) and all(p is None or p == part for p, part in zip(pattern, loc, strict=False)):
+            return ".".join(loc[: len(pattern)]), accepts
+    return None
+
+
+def _pydantic_problems(error: ValidationError) -> list[tuple[str, str]]:
+    problems: list[tuple[str, str]] = []
+    seen_unions: set[str] = set()
+    for item in error.errors():
+        loc = [str(p) for p in item["loc"] if not _is_union_tag(p)]
+        union = _union_field(loc)
+        if union is not None:
+            field, accepts = union
+            if field not in seen_unions:
+                seen_unions.add(field)
+                problems.append((field, f"{accepts}, got {_value_at(error, field)!r}"))
+            continue
+        field = ".".join(loc) or "<root>"
+        message = item["msg"]
+        if item["type"] == "extra_forbidden":
+            allowed = _allowed_fields(loc[:-1])
+            message = "unknown field" + (f" (allowed: {', '.join(allowed)})" if allowed else "")
+            if loc[0] == "trial" and loc[-1] in TRAIN_HYPERPARAMETERS:
+                message += f"; {loc[-1]} is set (or searched) under hyperparameters.{loc[-1]}"
+        problems.append((field, message))
+    return problems
+
+
+def _value_at(error: ValidationError, dotted: str) -> Any:
+    for item in error.errors():
+        loc = [str(p) for p in item["loc"] if not _is_union_tag(p)]
+        if ".".join(loc) == dotted:
+            return item.get("input")
+    return "?"
+
+
+def _is_union_tag(part: Any) -> bool:
+    """pydantic puts the union member tried (e.g. 'Range', 'float', 'list[bool]') into error locations."""
+    return isinstance(part, str) and (
+        part in {"Range", "Choices", "float", "int", "bool", "str", "none"}
+        or "[" in part
+        or part.startswith("function")
+    )
+
+
+def _allowed_fields(loc: list[str]) -> list[str]:
+    model: Any = StudySpec
+    for part in loc:
+        field = model.model_fields.get(part) if isinstance(model, type) and issubclass(model, BaseModel) else None
+        if field is None:
+            return []
+        model = field.annotation
+        if typing.get_origin(model) is dict:
+            model = typing.get_args(model)[1]
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        return list(model.model_fields)
+    return []
+
+
+def check_spec(spec: StudySpec) -> list[tuple[str, str]]:
+    """Semantic checks pydantic's types cannot express; each problem names its field."""
+    problems: list[tuple[str, str]] = []
+    known = [n for n in CATALOGUE if n != "DS"]
+    for name, factor in spec.factors.items():
+        where = f"factors.{name}"
+        if name == "DS":
+            problems.append(
+                (where, "DS (data sampling) is always distinctive and cannot be searched; K_i follows from clip_budget")
+            )
+            continue
+        if name not in CATALOGUE:
+            problems.append((where, f"unknown factor (allowed: {', '.join(known)})"))
+            continue
+        allowed = CATALOGUE[name].allowed
+        for choice in factor.choices:
+            if choice not in allowed:
+                problems.append(
+                    (
+                        f"{where}.choices",
+                        f"'{choice.value}' is not allowed for {name} (allowed:"
+                        f" {', '.join(sorted(c.value for c in allowed))})",
+                    )
+                )
+        if len(set(factor.choices)) != len(factor.choices):
+            problems.append((f"{where}.choices", "duplicate choices"))
+        ks = factor.k_values
+        max_k = CATALOGUE[name].max_k
+        if not ks:
+            problems.append((f"{where}.k", f"empty range {factor.k}; give [low, high] with low <= high"))
+        elif ks[0] < 2:
+            problems.append((f"{where}.k", f"K_m must be >= 2 for a sampled factor, got {ks[0]} (use choice 'off')"))
+        elif max_k is not None and ks[-1] > max_k:
+            problems.append((f"{where}.k", f"K_m <= {max_k} for {name} ({max_k} values), got {ks[-1]}"))
+    if spec.order is not None:
+        try:
+            GDTConfig.build({}, order=tuple(spec.order))
+        except InvalidConfiguration as error:
+            problems.append(("order", str(error)))
+    for budget in spec.clip_budgets:
+        if budget < 2:
+            problems.append(("clip_budget", f"must be >= 2 clips, got {budget}"))
+    for name, value in spec.hyperparameters.items():
+        where = f"hyperparameters.{name}"
+        if name not in HYPERPARAMETERS:
+            problems.append((where, f"unknown hyper-parameter (allowed: {', '.join(HYPERPARAMETERS)})"))
+            continue
+        values = [value] if isinstance(value, int | float) else (value.choices if isinstance(value, Choices) else [])
+        if isinstance(value, Range):
+            if not value.low < value.high:
+                problems.append((where, f"needs low < high, got low={value.low}, high={value.high}"))
+            if value.log and value.low <= 0:
+                problems.append((where, "a log range needs low > 0"))
+            if value.log and value.step is not None:
+                problems.append((where, "a range is either log or stepped, not both"))
+            values = [value.low, value.high]
+        if name in ("temperature", "lr") and any(v <= 0 for v in values):
+            problems.append((where, f"{name} must be > 0"))
+        if name != "lr" and name != "temperature" and any(v < 0 for v in values):
+            problems.append((where, f"{name} must be >= 0"))
+    if spec.sampler_needs_finite_space:
+        for name, value in spec.hyperparameters.items():
+            if isinstance(value, Range) and value.step is None:
+                problems.append(
+                    (
+                        f"hyperparameters.{name}",
+                        f"search.sampler '{spec.search.sampler}' needs a"
+                        " finite space: give a step or a list of choices",
+                    )
+                )
+    continuous = [n for n, v in spec.hyperparameters.items() if isinstance(v, Range) and v.step is None]
+    if spec.search.n_trials is None and spec.search.timeout_s is None and continuous:
+        problems.append(
+            (
+                "search.n_trials",
+                f"needed: hyperparameters.{continuous[0]} is continuous, so the space"
+                " never runs out (or set search.timeout_s)",
+            )
+        )
+    objective = spec.objective
+    if objective.score == "weighted":
+        if not objective.weights:
+            problems.append(("objective.weights", f"score 'weighted' needs weights over {', '.join(SCORES)}"))
+        else:
+            for metric, weight in objective.weights.items():
+                if metric not in SCORES:
+                    problems.append((f"objective.weights.{metric}", f"unknown metric (allowed: {', '.join(SCORES)})"))
+                elif weight < 0:
+                    problems.append((f"objective.weights.{metric}", "weights must be >= 0"))
+            if sum(objective.weights.values()) <= 0:
+                problems.append(("objective.weights", "weights must not all be zero"))
+    elif objective.weights:
+        problems.append(("objective.weights", f"only used with score 'weighted' (score is '{objective.score}')"))
+    pruner = spec.search.pruner.kind
+    if pruner != "none":
+        allowed = ["asha"] if spec.backend == "ray" else ["median", "hyperband", "successive_halving"]
+        if pruner not in allowed:
+            problems.append(
+                (
+                    "search.pruner.kind",
+                    f"'{pruner}' does not prune on backend '{spec.backend}' (allowed:"
+                    f" none, {', '.join(allowed)}); one pruning authority per study",
+                )
+            )
+        if objective.multi:
+            problems.append(
+                (
+                    "search.pruner.kind",
+                    "pruning needs a single objective; objective.cost makes this"
+                    " study multi-objective (use pruner 'none')",
+                )
+            )
+        if not spec.trial.eval_every:
+            problems.append(
+                (
+                    "trial.eval_every",
+                    f"pruner '{pruner}' needs intermediate scores: set eval_every (steps between proxy evaluations)",
+                )
+            )
+    if spec.data.kind == "folders":
+        data = spec.data.model_dump()
+        root = {"hmdb51": "hmdb_root", "ucf101": "ucf_root"}.get(data.get("proxy", "hmdb51"), "hmdb_root")
+        for needed in ("pretrain_root", root):
+            if not data.get(needed):
+                problems.append((f"data.{needed}", f"needed with kind 'folders' (proxy {data.get('proxy', 'hmdb51')})"))
+    if spec.backend == "ray" and spec.search.sampler == "bruteforce":
+        problems.append(
+            (
+                "search.sampler",
+                "'bruteforce' runs on the optuna backend; with ray use 'grid' (every feasible configuration once)",
+            )
+        )
+    if spec.backend == "ray" and spec.search.workers > 1:
+        problems.append(("search.workers", "the Ray backend runs trials in parallel itself; use ray.max_concurrent"))
+    try:
+        WorldConfig(**{**spec.data.world.model_dump(), "classes": tuple(spec.data.world.classes)})
+    except (ValueError, KeyError) as error:
+        problems.append(("data.world", str(error).strip("'\"")))
+    return problems
+
+
+def spec_to_yaml(spec: StudySpec) -> str:
+    """The full spec (defaults filled in), as a reproducible record."""
+    return yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False)
+
+
+def trial_spec_summary(spec: TrialSpec) -> dict:
+    """JSON-ready view of a core TrialSpec (for replay records)."""
+    return json.loads(json.dumps(asdict(spec), default=str))

@@ -1,0 +1,61 @@
+"""Recording trials the way a worker does (claim + DatabaseRecorder), without training anything."""
+
+from __future__ import annotations
+
+from api import queue
+from api.db import Database
+from api.recorder import DatabaseRecorder
+from search.recorder import StudyInfo, TrialRecord, TrialStart
+
+WORKER = "test-host:1:recorder"
+
+
+def claim_for(url: str, worker_id: str = WORKER) -> tuple[queue.Claimed, DatabaseRecorder]:
+    db = Database(url)
+    queue.register_worker(db, worker_id, "test-host", 1)
+    claimed = queue.claim(db, worker_id)
+    assert claimed is not None, "nothing queued to claim"
+    db.dispose()
+    recorder = DatabaseRecorder(url, claimed.id, worker_id)
+    recorder.study_started(StudyInfo(claimed.optuna_name, "optuna", url, ["maximize"], claimed.spec))
+    return claimed, recorder
+
+
+def record(
+    recorder: DatabaseRecorder,
+    number: int,
+    state: str = "complete",
+    score: float | None = 0.5,
+    steps: tuple[int, ...] = (),
+    reason: str | None = None,
+    params: dict | None = None,
+    finish: bool = True,
+) -> None:
+    """One trial through the Recorder protocol: started, intermediate scores, finished."""
+    name = "study"
+    params = params if params is not None else {"TR": "invariant"}
+    config = f"DS=d(4) TR=i(2) #{number}"
+    recorder.trial_started(TrialStart(name, str(number), number, params, config, f"key{number}"))
+    for step in steps:
+        recorder.trial_intermediate(name, str(number), number, step, (score or 0.0) * step / max(steps))
+    if not finish:
+        return
+    complete = state in ("complete", "duplicate")
+    recorder.trial_finished(
+        TrialRecord(
+            name,
+            str(number),
+            number,
+            state,  # type: ignore[arg-type]
+            params,
+            config,
+            key=f"key{number}",
+            values=[score] if complete and score is not None else None,
+            scores={"r_at_1": score, "r_at_5": 1.0, "linear_top1": 0.25} if complete else {},
+            reason=reason,
+            duplicate_of=0 if state == "duplicate" else None,
+            replay={"wall_seconds": 1.5 + number, "invariance": {"TR": 0.9, "TS": -0.1}, "seed": 0}
+            if state == "complete"
+            else {},
+        )
+    )

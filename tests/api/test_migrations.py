@@ -1,0 +1,140 @@
+"""The models and the Alembic migrations agree, downgrade/upgrade works, and Optuna's tables never collide."""
+
+from __future__ import annotations
+
+import threading
+
+import optuna
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import inspect, text
+
+from api.db import Database, current_revision, downgrade, head_revision, migrate, object_filter
+from api.models import BEST_INDEX, VERSION_TABLE, Base, Event
+from search.spec import load_spec
+from tests.api.conftest import create_pg_database, drop_pg_database, tiny_spec
+
+SERVICE_TABLES = {t.name for t in Base.metadata.sorted_tables}
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def fresh_url(request, tmp_path):
+    """An empty database of each kind (PostgreSQL: created for this test, dropped after)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'fresh.db'}"
+        return
+    url = create_pg_database("gdt_migrations")
+    yield url
+    drop_pg_database(url)
+
+
+def differences(db: Database) -> list:
+    """What autogenerate would change to make the database match the models (service tables only)."""
+    with db.engine.connect() as connection:
+        context = MigrationContext.configure(
+            connection,
+            opts={
+                "include_object": object_filter(db.engine.dialect.name),
+                "compare_type": True,
+                "version_table": VERSION_TABLE,
+            },
+        )
+        return compare_metadata(context, Base.metadata)
+
+
+def test_models_and_migrations_agree(fresh_url):
+    db = Database(fresh_url)
+    migrate(db)
+    assert current_revision(db) == head_revision()
+    assert differences(db) == []
+    assert SERVICE_TABLES <= set(inspect(db.engine).get_table_names())
+    # Alembic compares an index's columns, not their order: check "best first" is really descending.
+    (best,) = [i for i in inspect(db.engine).get_indexes("gdt_trials") if i["name"] == BEST_INDEX]
+    assert best["column_names"] == ["study_id", "score", "number"]
+    if db.postgres:
+        assert best["column_sorting"] == {"score": ("desc", "nulls_last")}
+    else:
+        with db.engine.connect() as connection:
+            sql = connection.execute(text("SELECT sql FROM sqlite_master WHERE name = :n"), {"n": BEST_INDEX}).scalar()
+        assert "score DESC" in sql
+    db.dispose()
+
+
+def test_downgrade_then_upgrade(fresh_url):
+    db = Database(fresh_url)
+    migrate(db)
+    with db.write() as session:
+        session.add(Event(kind="note", message="before downgrade"))
+    downgrade(db, "base")
+    remaining = set(inspect(db.engine).get_table_names())
+    assert not (SERVICE_TABLES & remaining) and current_revision(db) is None
+    migrate(db)
+    assert current_revision(db) == head_revision() and differences(db) == []
+    with db.read() as session:
+        assert session.execute(text("SELECT count(*) FROM gdt_events")).scalar() == 0
+    migrate(db)  # idempotent at head
+    db.dispose()
+
+
+def test_optuna_tables_share_the_database_without_colliding(fresh_url):
+    """Optuna first (its `alembic_version`, `studies`, `trials` ...), then the service, then Optuna again."""
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    db = Database(fresh_url)
+    storage = optuna.storages.RDBStorage(db.url)
+    before = optuna.create_study(study_name="optuna-first", storage=storage)
+    before.add_trial(optuna.trial.create_trial(params={}, distributions={}, value=1.0))
+    with db.engine.connect() as connection:
+        optuna_revision = connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+
+    migrate(db)
+    tables = set(inspect(db.engine).get_table_names())
+    assert {"alembic_version", VERSION_TABLE, "studies", "trials"} <= tables
+    assert SERVICE_TABLES <= tables and not (SERVICE_TABLES & {"studies", "trials", "alembic_version"})
+    with db.engine.connect() as connection:
+        assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar() == optuna_revision
+    assert current_revision(db) == head_revision() and differences(db) == []
+
+    downgrade(db, "base")  # the service's downgrade leaves Optuna's tables alone
+    assert optuna.load_study(study_name="optuna-first", storage=storage).trials[0].value == 1.0
+    migrate(db)
+    storage.remove_session()
+    storage.engine.dispose()
+    db.dispose()
+
+
+def test_concurrent_start_ups_migrate_once(fresh_url):
+    """The API and several workers starting at once all call migrate(); the lock makes that safe."""
+    errors = []
+
+    def start() -> None:
+        db = Database(fresh_url)
+        try:
+            migrate(db)
+        except Exception as error:  # noqa: BLE001 - collected and asserted below
+            errors.append(error)
+        finally:
+            db.dispose()
+
+    threads = [threading.Thread(target=start) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    db = Database(fresh_url)
+    assert current_revision(db) == head_revision() and differences(db) == []
+    db.dispose()
+
+
+def test_the_optuna_study_of_a_service_study_lives_in_the_same_database(sqlite_url):
+    """What the worker does: the search layer's storage on the service's URL works beside the service's tables."""
+    from search.optuna_backend import open_study
+
+    db = Database(sqlite_url)
+    migrate(db)
+    spec = load_spec(tiny_spec("same-db")).model_copy(update={"storage": db.url})
+    study = open_study(spec)
+    assert study.study_name == "same-db"
+    assert SERVICE_TABLES | {"studies", "alembic_version"} <= set(inspect(db.engine).get_table_names())
+    db.dispose()

@@ -1,0 +1,191 @@
+"""The Optuna backend end to end on CPU: real trials, a real SQLite storage, real samplers and pruners."""
+
+from __future__ import annotations
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from core.validity import validate
+from search.optuna_backend import StudyMismatch, counts_as_trained, make_pruner, open_study, run_optuna
+from search.recorder import JsonlRecorder
+from search.runner import report, summarize
+from search.space import SearchSpace
+from tests.search.conftest import tiny_spec
+
+pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
+
+
+def trained(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    return [t for t in study.get_trials() if t.user_attrs.get("trained") and counts_as_trained(t)]
+
+
+def finished_events(recorder: JsonlRecorder) -> list[dict]:
+    return [e for e in recorder.events() if e["event"] == "trial_finished"]
+
+
+def test_tiny_tpe_study_end_to_end_records_replay_and_resumes(tmp_path):
+    spec = tiny_spec(tmp_path, search__sampler="tpe", search__n_trials=2, search__n_startup_trials=1)
+    recorder = JsonlRecorder(tmp_path / "events.jsonl")
+    study = run_optuna(spec, recorder)
+    done = trained(study)
+    assert len(done) == 2 and all(t.state == TrialState.COMPLETE for t in done)
+
+    events = recorder.events()
+    assert events[0]["event"] == "study_started" and events[0]["directions"] == ["maximize"]
+    complete = [e for e in finished_events(recorder) if e["state"] == "complete"]
+    assert len(complete) == 2
+    replay = complete[0]["replay"]
+    for field in ("config", "seed", "dataset", "code", "libraries", "device", "wall_seconds", "device_seconds",
+                  "invariance", "hyper", "trial_spec"):  # fmt: skip
+        assert field in replay, field
+    assert replay["dataset"]["pretrain"] and replay["dataset"]["proxy"] and replay["dataset"]["world"]
+    assert replay["libraries"]["torch"] and replay["libraries"]["optuna"] and replay["code"]["gdt_search"]
+    assert {"TR", "TS", "MOD"} <= set(replay["invariance"])
+    assert complete[0]["values"] == [complete[0]["scores"]["r_at_1"]]  # the objective is R@1
+    # The same record is in the study, for the service and optuna-dashboard.
+    assert done[0].user_attrs["replay"]["seed"] == spec.trial.seed
+
+    text = report(summarize(study))
+    assert "| # | DS | TS | MOD | TR | SP | AUG | R@1 |" in text and "best: #" in text
+
+    # Resuming: the budget is spent, nothing is retrained; a larger budget trains exactly the difference.
+    assert len(trained(run_optuna(spec, recorder))) == 2
+    more = tiny_spec(tmp_path, search__sampler="tpe", search__n_trials=3, search__n_startup_trials=1)
+    study = run_optuna(more, recorder)
+    assert len(trained(study)) == 3
+    assert [t.number for t in trained(study)][:2] == [t.number for t in done]
+
+
+def test_equivalent_configurations_are_trained_once(tmp_path):
+    # MOD off: the intra-modal switch is not sampled, budgets 16 and 17 give the same K_i -> 1 configuration;
+    # MOD invariant: 2 budgets x 2 switch values -> 2 configurations. 6 proposals, 3 distinct trainings.
+    spec = tiny_spec(
+        tmp_path,
+        factors={"TR": {"choices": ["invariant"]}, "MOD": {"choices": ["invariant", "off"]}},
+        clip_budget=[16, 17],
+        modality_pairs__intra_video=[False, True],
+        search__sampler="bruteforce",
+        search__n_trials=None,
+    )
+    recorder = JsonlRecorder(tmp_path / "events.jsonl")
+    study = run_optuna(spec, recorder)
+    trials = study.get_trials()
+    assert len(trials) == 6
+    keys = [t.user_attrs["equivalence_key"] for t in trials]
+    assert len(set(keys)) == 3
+    assert len(trained(study)) == 3
+    by_number = {t.number: t for t in trials}
+    duplicates = [t for t in trials if "duplicate_of" in t.user_attrs]
+    assert len(duplicates) == 3
+    for t in duplicates:
+        original = by_number[t.user_attrs["duplicate_of"]]
+        assert original.user_attrs["trained"] and not t.user_attrs["trained"]
+        assert original.user_attrs["equivalence_key"] == t.user_attrs["equivalence_key"]
+        assert t.values == original.values and t.state == TrialState.COMPLETE
+    states = sorted(e["state"] for e in finished_events(recorder))
+    assert states == ["complete"] * 3 + ["duplicate"] * 3
+    assert summarize(study).duplicates == 3 and len(summarize(study).rows) == 3
+
+
+def test_grid_excludes_infeasible_and_equivalent_configurations_before_sampling(tmp_path):
+    # TR distinctive without MOD has no positive pair (invalid); TR invariant at budgets 16 and 17 is one batch.
+    spec = tiny_spec(tmp_path, factors={"TR": {"choices": ["invariant", "distinctive"]}}, clip_budget=[16, 17],
+                     search__sampler="grid", search__n_trials=None)  # fmt: skip
+    study = run_optuna(spec)
+    trials = study.get_trials()
+    assert len(trials) == 1 and trials[0].state == TrialState.COMPLETE
+    assert trials[0].params["TR"] == "invariant" and trials[0].user_attrs.get("grid_point")
+    assert len(trained(run_optuna(spec))) == 1  # a rerun queues nothing again
+
+
+def test_infeasible_proposals_are_recorded_with_their_reason_and_never_trained(tmp_path):
+    # SP: the tiny world's 2 s videos cannot hold 0.5 s clips at 8x; TR distinctive alone has no positives.
+    spec = tiny_spec(
+        tmp_path,
+        factors={"TR": {"choices": ["distinctive", "invariant", "off"]}, "SP": {"choices": ["invariant", "off"]}},
+        search__sampler="random",
+        search__n_trials=1,
+        search__seed=2,
+    )
+    recorder = JsonlRecorder(tmp_path / "events.jsonl")
+    study = run_optuna(spec, recorder)
+    infeasible = [t for t in study.get_trials() if "infeasible" in t.user_attrs]
+    assert len(infeasible) == 7, "seed 2 proposes 7 infeasible configurations first"
+    for t in infeasible:
+        assert t.state == TrialState.FAIL and not t.user_attrs.get("trained") and not t.intermediate_values
+        assert ("SP:" in t.user_attrs["infeasible"] and "8x" in t.user_attrs["infeasible"]) or (
+            "no positives" in t.user_attrs["infeasible"]
+        )
+    assert len(trained(study)) == 1
+    space = SearchSpace(spec)
+    for t in trained(study):
+        validate(space.from_params(t.params).config)
+    recorded = [e for e in finished_events(recorder) if e["state"] == "infeasible"]
+    assert [e["number"] for e in recorded] == [t.number for t in infeasible]
+    assert all(e["reason"] for e in recorded)
+
+
+def test_a_failing_trial_is_recorded_with_its_reason_and_the_study_goes_on(tmp_path):
+    # rho = 1e-300 overflows the logits: the loss is NaN at the first step.
+    spec = tiny_spec(tmp_path, factors={"TR": {"choices": ["invariant"]}},
+                     hyperparameters__temperature={"choices": [1e-300, 0.1]}, search__sampler="grid",
+                     search__n_trials=None)  # fmt: skip
+    recorder = JsonlRecorder(tmp_path / "events.jsonl")
+    study = run_optuna(spec, recorder)
+    by_temperature = {t.params["temperature"]: t for t in study.get_trials()}
+    failed, ok = by_temperature[1e-300], by_temperature[0.1]
+    assert failed.state == TrialState.FAIL and "non-finite loss" in failed.user_attrs["failure"]
+    assert failed.user_attrs["failure_kind"] == "non-finite"
+    assert ok.state == TrialState.COMPLETE
+    events = {e["state"]: e for e in finished_events(recorder)}
+    assert "non-finite loss" in events["failed"]["reason"] and "complete" in events
+
+
+def test_median_pruner_stops_a_weak_trial(tmp_path):
+    spec = tiny_spec(tmp_path, factors={"TR": {"choices": ["invariant"]}}, trial__steps=4, trial__eval_every=1,
+                     search__pruner={"kind": "median", "n_startup_trials": 1}, search__n_trials=1)  # fmt: skip
+    # A strong trial that reached R@1 = 1 at every step; the tiny world (knock_wood vs knock_metal differ only
+    # in sound) keeps a video-only R@1 below 1, so the new trial is weaker and must stop at its first report.
+    study = open_study(spec)
+    study.add_trial(optuna.trial.create_trial(value=1.0, intermediate_values={1: 1.0, 2: 1.0, 3: 1.0}))
+    recorder = JsonlRecorder(tmp_path / "events.jsonl")
+    study = run_optuna(spec, recorder)
+    weak = study.get_trials()[-1]
+    assert weak.state == TrialState.PRUNED
+    assert list(weak.intermediate_values) == [1]  # stopped after 1 of 4 steps: 3 steps of compute saved
+    assert "MedianPruner at step 1" in weak.user_attrs["pruned"]
+    assert [e["state"] for e in finished_events(recorder)] == ["pruned"]
+    intermediate = [e for e in recorder.events() if e["event"] == "trial_intermediate"]
+    assert [e["step"] for e in intermediate] == [1]
+
+
+def test_pruners_are_built_from_the_spec(tmp_path):
+    hyperband = make_pruner(tiny_spec(tmp_path, trial__steps=30, trial__eval_every=5,
+                                      search__pruner={"kind": "hyperband", "reduction_factor": 3}))  # fmt: skip
+    assert isinstance(hyperband, optuna.pruners.HyperbandPruner)
+    assert (hyperband._min_resource, hyperband._max_resource, hyperband._reduction_factor) == (5, 30, 3)
+    halving = make_pruner(tiny_spec(tmp_path, trial__eval_every=2, search__pruner={"kind": "successive_halving"}))
+    assert isinstance(halving, optuna.pruners.SuccessiveHalvingPruner)
+    assert isinstance(make_pruner(tiny_spec(tmp_path)), optuna.pruners.NopPruner)
+
+
+def test_multi_objective_study_has_a_pareto_front(tmp_path):
+    spec = tiny_spec(tmp_path, objective__cost="device_seconds", search__sampler="gp", search__n_trials=2,
+                     search__n_startup_trials=1)  # fmt: skip
+    study = run_optuna(spec)
+    done = trained(study)
+    assert len(done) == 2 and all(len(t.values) == 2 for t in done)
+    assert all(t.values[1] == pytest.approx(t.user_attrs["replay"]["device_seconds"]) for t in done)
+    front = summarize(study).best
+    assert front
+    for row in front:  # nobody beats a front member on both objectives
+        assert not any(t.values[0] > row.values[0] and t.values[1] < row.values[1] for t in done)
+    assert "Pareto front" in report(summarize(study))
+
+
+def test_a_stored_study_with_another_meaning_is_not_resumed(tmp_path):
+    open_study(tiny_spec(tmp_path))
+    with pytest.raises(StudyMismatch, match="factors"):
+        open_study(tiny_spec(tmp_path, factors={"TR": {"choices": ["invariant"]}}))
+    open_study(tiny_spec(tmp_path, search__n_trials=50))  # budget and sampler may change

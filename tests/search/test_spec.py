@@ -1,0 +1,132 @@
+"""The study spec: every error names its field and what is allowed; conversions reach core unchanged."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from core.config import ModalityPairs
+from search.presets import STUDY_PRESETS, load_preset
+from search.space import SearchSpace
+from search.spec import SpecError, load_spec
+
+BASE = {"factors": {"TR": {"choices": ["invariant", "off"]}}}
+
+
+def problems(raw: dict, overrides: dict | None = None) -> dict[str, str]:
+    with pytest.raises(SpecError) as info:
+        load_spec(raw, overrides)
+    assert str(info.value).startswith("invalid study spec:")
+    return dict(info.value.problems)
+
+
+@pytest.mark.parametrize(
+    "raw, field, words",
+    [
+        ({"factors": {"XX": {"choices": ["off"]}}}, "factors.XX", ["unknown factor", "TS", "AUG"]),
+        ({"factors": {"DS": {"choices": ["distinctive"]}}}, "factors.DS", ["always distinctive"]),
+        ({"factors": {"MOD": {"choices": ["distinctive"]}}}, "factors.MOD.choices", ["not allowed", "invariant, off"]),
+        ({"factors": {"TR": {"choices": ["sideways"]}}}, "factors.TR.choices.0", ["'invariant'", "'ignore'"]),
+        ({"factors": {"TR": {"choices": ["invariant"], "k": 3}}}, "factors.TR.k", ["<= 2"]),
+        ({"factors": {"TS": {"choices": ["invariant"], "k": [1, 3]}}}, "factors.TS.k", [">= 2", "off"]),
+        ({"factors": {"TS": {"choices": ["invariant"], "k": "x"}}}, "factors.TS.k", ["[low, high]", "'x'"]),
+        ({**BASE, "trial": {"lr": 0.1}}, "trial.lr", ["unknown field", "hyperparameters.lr"]),
+        ({**BASE, "trial": {"stepz": 3}}, "trial.stepz", ["unknown field", "steps", "eval_every"]),
+        ({**BASE, "colour": "blue"}, "colour", ["unknown field", "factors", "search"]),
+        ({**BASE, "hyperparameters": {"rho": 0.1}}, "hyperparameters.rho", ["temperature", "lr"]),
+        ({**BASE, "hyperparameters": {"temperature": "hot"}}, "hyperparameters.temperature", ["range", "'hot'"]),
+        ({**BASE, "hyperparameters": {"lr": {"low": 0.1, "high": 0.01}}}, "hyperparameters.lr", ["low < high"]),
+        ({**BASE, "search": {"sampler": "cmaes"}}, "search.sampler", ["'tpe'", "'gp'", "'random'", "'grid'"]),
+        ({**BASE, "search": {"sampler": "grid"}, "hyperparameters": {"lr": {"low": 0.01, "high": 0.1}}},
+         "hyperparameters.lr", ["finite", "step"]),
+        ({**BASE, "search": {"pruner": {"kind": "asha"}}, "trial": {"eval_every": 1}}, "search.pruner.kind",
+         ["optuna", "median", "hyperband"]),
+        ({**BASE, "search": {"pruner": {"kind": "median"}}}, "trial.eval_every", ["intermediate"]),
+        ({**BASE, "objective": {"cost": "device_seconds"}, "search": {"pruner": {"kind": "median"}},
+          "trial": {"eval_every": 1}}, "search.pruner.kind", ["multi-objective"]),
+        ({**BASE, "objective": {"score": "weighted"}}, "objective.weights", ["r_at_1", "linear_top1"]),
+        ({**BASE, "objective": {"score": "weighted", "weights": {"r_at_2": 1}}}, "objective.weights.r_at_2",
+         ["unknown metric"]),
+        ({**BASE, "objective": {"score": "top5"}}, "objective.score", ["'r_at_1'", "'weighted'"]),
+        ({**BASE, "data": {"world": {"classes": ["flying"]}}}, "data.world", ["flying", "slide_right"]),
+        ({**BASE, "data": {"world": {"fps": "fast"}}}, "data.world.fps", ["integer"]),
+        ({**BASE, "backend": "dask"}, "backend", ["'optuna'", "'ray'"]),
+        ({**BASE, "backend": "ray", "search": {"workers": 2}}, "search.workers", ["max_concurrent"]),
+        ({**BASE, "name": "my study"}, "name", ["pattern"]),
+        ({**BASE, "clip_budget": [16, 1]}, "clip_budget", [">= 2"]),
+        ({**BASE, "order": ["TS", "DS", "MOD", "TR", "SP", "AUG"]}, "order", ["DS first"]),
+        ({**BASE, "search": {"n_trials": None}, "hyperparameters": {"lr": {"low": 0.01, "high": 0.1}}},
+         "search.n_trials", ["continuous"]),
+    ],
+)  # fmt: skip
+def test_errors_name_the_field_and_what_is_allowed(raw, field, words):
+    found = problems(raw)
+    assert field in found, found
+    for word in words:
+        assert word in found[field], (field, found[field])
+
+
+def test_several_errors_are_reported_together():
+    found = problems({"factors": {"MOD": {"choices": ["distinctive"]}, "TR": {"choices": ["invariant"], "k": 4}}})
+    assert {"factors.MOD.choices", "factors.TR.k"} <= set(found)
+
+
+def test_yaml_file_with_bare_off_and_overrides(tmp_path):
+    path = tmp_path / "study.yaml"
+    path.write_text(
+        "factors:\n  TR: {choices: [invariant, off]}\n  MOD: {choices: [invariant, off]}\n"
+        "clip_budget: [16, 32]\nhyperparameters:\n  temperature: {low: 0.05, high: 0.2, log: true}\n"
+        "trial: {steps: 5}\n"
+    )
+    spec = load_spec(path, {"trial.steps": 7, "search.sampler": "random"})
+    assert spec.name == "study"  # from the file name
+    assert [c.value for c in spec.factors["TR"].choices] == ["invariant", "off"]  # YAML's `off` is false
+    assert spec.trial.steps == 7 and spec.search.sampler == "random" and spec.clip_budgets == [16, 32]
+
+
+def test_json_file_and_unreadable_file(tmp_path):
+    path = tmp_path / "study.json"
+    path.write_text(json.dumps({**BASE, "name": "j"}))
+    assert load_spec(path).name == "j"
+    path.write_text("{not json")
+    assert "<file>" in problems_of_path(path)
+    assert "<file>" in problems_of_path(tmp_path / "missing.yaml")
+
+
+def problems_of_path(path) -> dict[str, str]:
+    with pytest.raises(SpecError) as info:
+        load_spec(path)
+    return dict(info.value.problems)
+
+
+def test_conversion_to_core_specs():
+    spec = load_spec({**BASE, "trial": {"steps": 9, "eval_every": 3}, "evaluation": {"classes": [0, 2]},
+                      "hyperparameters": {"lr": {"low": 0.01, "high": 0.1}, "momentum": 0.5},
+                      "data": {"world": {"videos_per_class": 4, "classes": ["grow", "fall"]}},
+                      "encoders": {"width": 8}})  # fmt: skip
+    trial = spec.trial_spec({"lr": 0.03})
+    assert trial.train.steps == 9 and trial.train.eval_every == 3
+    assert trial.train.lr == 0.03 and trial.train.momentum == 0.5
+    assert trial.eval.classes == (0, 2)
+    assert trial.data.world.videos_per_class == 4 and trial.data.world.classes == ("grow", "fall")
+    assert trial.width == 8
+    with pytest.raises(ValueError, match="hyperparameters.lr"):
+        spec.trial_spec()  # lr is searched: a trial needs its sampled value
+
+
+def test_presets_are_valid_and_cover_table_1():
+    from core.presets import PRESETS, preset
+
+    for name in STUDY_PRESETS:
+        load_preset(name)
+    space = SearchSpace(load_preset("table1"))
+    keys = {c.key for c in space.unique_feasible()}
+    # Every Table 1 row of both paper versions (at the preset's clip budget) is a configuration of the space.
+    for name in PRESETS:
+        if name.startswith(("iccv-", "iclr-")):
+            config = preset(name, 64)
+            candidate = space.from_params({n: config.setting(n).choice.value for n in ("TS", "MOD", "TR", "AUG")})
+            assert candidate.config == config, name
+            assert candidate.key in keys, name
+    assert ModalityPairs() == space.unique_feasible()[0].modality_pairs
