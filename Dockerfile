@@ -16,7 +16,7 @@ COPY core core
 COPY search search
 COPY api api
 COPY migrations migrations
-COPY alembic.ini* ./
+COPY alembic.ini ./
 RUN pip install --no-cache-dir --no-deps .
 
 ENV GDT_SEARCH_CACHE=/data/cache

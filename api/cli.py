@@ -130,6 +130,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     except (StudyMismatch, ValueError) as error:
         print(f"gdt-search run: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"gdt-search run: interrupted; completed trials are in {spec.database_url} -- run the same command"
+              " again to resume", file=sys.stderr)  # fmt: skip
+        return 130
     print()
     print(report(summarize(study)))
     return 0
