@@ -48,7 +48,7 @@ def _trials(storage: str, name: str) -> list[optuna.trial.FrozenTrial]:
 def test_killing_the_runner_mid_study_and_restarting_it_loses_no_completed_trial(tmp_path):
     """Kill -9 a one-worker runner mid-trial, restart it with two worker processes on the same study."""
     raw = tiny_raw(tmp_path, "killed")
-    raw["trial"]["steps"] = 4  # long enough to be caught mid-trial
+    raw["trial"]["steps"] = 40  # seconds of training: the kill lands mid-trial even on a loaded machine
     raw["search"].update({"sampler": "random", "n_trials": 3, "heartbeat_s": 1, "grace_s": 2})
     path = tmp_path / "study.yaml"
     path.write_text(yaml.safe_dump(raw))
