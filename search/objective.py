@@ -301,9 +301,8 @@ class OptunaObjective:
         original = original_number(earlier)
         trial.set_user_attr("duplicate_of", original)
         if earlier.state == optuna.trial.TrialState.COMPLETE:
-            for attr in ("scores", "replay"):
-                if attr in earlier.user_attrs:
-                    trial.set_user_attr(attr, earlier.user_attrs[attr])
+            if "scores" in earlier.user_attrs:  # the replay record stays with the trial that trained
+                trial.set_user_attr("scores", earlier.user_attrs["scores"])
             values = list(earlier.values)
             self.recorder.trial_finished(
                 TrialRecord(

@@ -97,7 +97,7 @@ class Candidate:
     def describe(self) -> str:
         if self.config is not None:
             return self.config.describe()
-        parts = [f"{n}={c}" + (f"({k})" if c != OFF else "") for n, (c, k) in self.settings.items()]
+        parts = [f"{n}={Choice(c).letter}" + (f"({k})" if c != OFF else "") for n, (c, k) in self.settings.items()]
         return " ".join(parts) + f" budget={self.clip_budget}"
 
     def train_hyper(self) -> dict[str, float]:

@@ -47,9 +47,12 @@ def _trials(storage: str, name: str) -> list[optuna.trial.FrozenTrial]:
 @pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
 def test_killing_the_runner_mid_study_and_restarting_it_loses_no_completed_trial(tmp_path):
     """Kill -9 a one-worker runner mid-trial, restart it with two worker processes on the same study."""
-    raw = tiny_raw(tmp_path, "killed")
+    # Nine configurations, so that the two restarted workers rarely propose the same one (a worker that
+    # does waits for the other's result instead of training).
+    factors = {name: {"choices": ["invariant", "distinctive", "off"]} for name in ("TS", "TR")}
+    raw = tiny_raw(tmp_path, "killed", factors={**factors, "MOD": {"choices": ["invariant"]}})
     raw["trial"]["steps"] = 40  # seconds of training: the kill lands mid-trial even on a loaded machine
-    raw["search"].update({"sampler": "random", "n_trials": 3, "heartbeat_s": 1, "grace_s": 2})
+    raw["search"].update({"sampler": "random", "n_trials": 4, "heartbeat_s": 1, "grace_s": 2})
     path = tmp_path / "study.yaml"
     path.write_text(yaml.safe_dump(raw))
     storage = raw["storage"]
@@ -88,8 +91,8 @@ def test_killing_the_runner_mid_study_and_restarting_it_loses_no_completed_trial
     assert len(retries) == 1 and retries[0].state == TrialState.COMPLETE
     assert retries[0].params == before[victim].params
     trained = [t for t in after.values() if t.user_attrs.get("trained") and counts_as_trained(t)]
-    assert len(trained) == 3
-    # The two trials left after the kill ran at the same time, one in each worker process.
+    assert 4 <= len(trained) <= 5  # the other worker finishes the trial it had started when the budget ran out
+    # The three trials left after the kill were trained by both worker processes.
     workers = {t.user_attrs["replay"]["worker"]["pid"] for t in trained if t.number not in completed}
     assert len(workers) == 2 and runner.pid not in workers
     assert "| # | DS | TS | MOD |" in output and "best: #" in output and "parameter importances" in output
