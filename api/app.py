@@ -23,6 +23,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
 from api import queries, queue
+from api.dashboard.routes import mount_dashboard
 from api.db import Database, current_revision, head_revision, migrate
 from api.models import Study
 from api.schemas import (
@@ -411,4 +412,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return schema
 
     app.openapi = openapi
+    mount_dashboard(app, db, Read, get_study, {**R401, **R404})
     return app

@@ -68,6 +68,18 @@ def _summary_fields(study: Study, counts: dict[str, int]) -> dict:
     )
 
 
+def best_scores(session: Session, study_ids: list[int]) -> dict[int, float]:
+    """Each study's highest completed score, in one grouped query (the best-first index serves it)."""
+    if not study_ids:
+        return {}
+    rows = session.execute(
+        select(Trial.study_id, func.max(Trial.score))
+        .where(Trial.study_id.in_(study_ids), Trial.state == "complete")
+        .group_by(Trial.study_id)
+    )
+    return {study_id: score for study_id, score in rows if score is not None}
+
+
 def list_studies(session: Session, status: str | None, limit: int, offset: int) -> tuple[list[StudySummary], int]:
     query = select(Study)
     total_query = select(func.count()).select_from(Study)
@@ -75,8 +87,9 @@ def list_studies(session: Session, status: str | None, limit: int, offset: int) 
         query = query.where(Study.status == status)
         total_query = total_query.where(Study.status == status)
     studies = session.scalars(query.order_by(Study.id.desc()).limit(limit).offset(offset)).all()
-    counts = counts_by_study(session, [s.id for s in studies])
-    items = [StudySummary(**_summary_fields(s, counts.get(s.id, {}))) for s in studies]
+    ids = [s.id for s in studies]
+    counts, best = counts_by_study(session, ids), best_scores(session, ids)
+    items = [StudySummary(**_summary_fields(s, counts.get(s.id, {})), best_score=best.get(s.id)) for s in studies]
     return items, session.scalar(total_query) or 0
 
 
@@ -95,6 +108,7 @@ def study_out(session: Session, study: Study) -> StudyOut:
     best = best_trial(session, study.id)
     return StudyOut(
         **_summary_fields(study, counts),
+        best_score=best.score if best is not None else None,
         optuna_name=study.optuna_name,
         worker_id=study.worker_id,
         heartbeat_at=study.heartbeat_at,

@@ -68,6 +68,7 @@ class StudySummary(BaseModel):
     started_at: datetime | None
     finished_at: datetime | None
     progress: Progress
+    best_score: float | None = Field(description="the highest score of a completed trial so far")
 
 
 class StudyOut(StudySummary):

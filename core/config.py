@@ -155,6 +155,19 @@ class GDTConfig:
         return " ".join(parts)
 
 
+def notation_cells(notation: str) -> dict[str, str]:
+    """The per-factor cells of `describe()`'s notation: 'DS=d(8) TS=i(2) MOD=off' -> {'DS': 'd(8)', 'TS': 'i(2)', ...}.
+
+    Words that are not a factor (an infeasible candidate's 'budget=64') are skipped.
+    """
+    cells = {}
+    for part in notation.split():
+        name, _, value = part.partition("=")
+        if name in CATALOGUE:
+            cells[name] = value
+    return cells
+
+
 def _check_setting(name: str, setting: FactorSetting) -> None:
     factor = CATALOGUE[name]
     if setting.choice not in factor.allowed:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import optuna
 from optuna.trial import TrialState
 
+from core.config import notation_cells
 from core.factors import CATALOGUE
 from search.optuna_backend import make_storage, run_optuna
 from search.recorder import Recorder
@@ -147,16 +148,6 @@ def _importances(study: optuna.Study) -> tuple[dict[str, float], str | None]:
 # -- rendering ---------------------------------------------------------------------------------------
 
 
-def _factor_cells(config: str) -> dict[str, str]:
-    """'DS=d(8) TS=i(2) MOD=off ...' -> {'DS': 'd(8)', 'TS': 'i(2)', ...}."""
-    cells = {}
-    for part in config.split():
-        name, _, value = part.partition("=")
-        if name in CATALOGUE:
-            cells[name] = value
-    return cells
-
-
 def _fmt(value) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
@@ -170,7 +161,7 @@ def results_table(summary: StudySummary, factors: list[str] | None = None) -> st
     header = ["#", *factors, *extra, *(c for c, _ in SCORE_COLUMNS), "objective", "device s", "state"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in summary.rows:
-        cells = _factor_cells(row.config)
+        cells = notation_cells(row.config)
         values = " / ".join(_fmt(v) for v in row.values) if row.values else "-"
         state = row.state if row.state == "complete" else f"{row.state}: {row.reason or ''}".strip()
         if row.repeats > 1:

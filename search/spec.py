@@ -183,6 +183,7 @@ class RaySection(_Strict):
 
 class StudySpec(_Strict):
     name: str = Field("gdt-study", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    notes: str = Field("", max_length=4000, description="free text for the researcher: why this study was run")
     backend: Literal["optuna", "ray"] = "optuna"
     storage: str | None = None  # database URL; default $GDT_SEARCH_DATABASE_URL or sqlite:///gdt-search.db
     factors: dict[str, FactorSearch] = Field(min_length=1)

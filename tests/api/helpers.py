@@ -30,11 +30,14 @@ def record(
     reason: str | None = None,
     params: dict | None = None,
     finish: bool = True,
+    config: str | None = None,
+    cost: float | None = None,
+    invariance: dict | None = None,
 ) -> None:
     """One trial through the Recorder protocol: started, intermediate scores, finished."""
     name = "study"
     params = params if params is not None else {"TR": "invariant"}
-    config = f"DS=d(4) TR=i(2) #{number}"
+    config = config or f"DS=d(4) TR=i(2) #{number}"
     recorder.trial_started(TrialStart(name, str(number), number, params, config, f"key{number}"))
     for step in steps:
         recorder.trial_intermediate(name, str(number), number, step, (score or 0.0) * step / max(steps))
@@ -50,11 +53,11 @@ def record(
             params,
             config,
             key=f"key{number}",
-            values=[score] if complete and score is not None else None,
+            values=([score] if cost is None else [score, cost]) if complete and score is not None else None,
             scores={"r_at_1": score, "r_at_5": 1.0, "linear_top1": 0.25} if complete else {},
             reason=reason,
             duplicate_of=0 if state == "duplicate" else None,
-            replay={"wall_seconds": 1.5 + number, "invariance": {"TR": 0.9, "TS": -0.1}, "seed": 0}
+            replay={"wall_seconds": 1.5 + number, "invariance": invariance or {"TR": 0.9, "TS": -0.1}, "seed": 0}
             if state == "complete"
             else {},
         )

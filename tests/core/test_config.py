@@ -1,6 +1,6 @@
 import pytest
 
-from core.config import FactorSetting, GDTConfig, InvalidConfiguration, ModalityPairs
+from core.config import FactorSetting, GDTConfig, InvalidConfiguration, ModalityPairs, notation_cells
 from core.factors import CATALOGUE, Choice
 from core.validity import validate
 
@@ -94,3 +94,9 @@ def test_every_catalogue_factor_is_well_formed():
 def test_describe_uses_the_papers_letters():
     config = GDTConfig.build({"TS": "distinctive", "MOD": "invariant", "SP": "ignore"}, clip_budget=64)
     assert config.describe() == "DS=d(8) TS=d(2) MOD=i(2) TR=off SP=ignore(2) AUG=off"
+
+
+def test_notation_cells_read_back_every_factor_of_describe():
+    config = GDTConfig.build({"TS": ("invariant", 4), "MOD": "invariant", "TR": ("ignore", 2)}, clip_budget=64)
+    cells = notation_cells(config.describe() + " budget=64")
+    assert cells == {"DS": "d(4)", "TS": "i(4)", "MOD": "i(2)", "TR": "ignore(2)", "SP": "off", "AUG": "off"}

@@ -1,0 +1,164 @@
+"""One study's trials as a table, loaded once per change of the study and shared by every panel.
+
+A study with 10,000 trials is a few MB of JSON columns; decoding it per request would make every panel
+pay for it. `FrameCache` keys the decoded table by a fingerprint of the study (trial count, finished
+count, latest finish, intermediate-value count) that one indexed aggregate query reads, so a running
+study is re-read only when something was recorded, and a finished one never again.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import pandas as pd
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from api.models import IntermediateValue, Trial
+from core.config import notation_cells
+from core.factors import CATALOGUE
+
+# The proxy metrics of a trial's `scores` (core.proxy_metrics.ProxyScores), all in [0, 1].
+METRICS = ("r_at_1", "r_at_5", "r_at_20", "linear_top1", "fewshot_1nn")
+
+
+@dataclass(frozen=True)
+class StudyFrame:
+    """`trials`: one row per trial -- number, state, config, score, cost, duration_s, params (the recorded
+    dict, values as recorded), then per factor
+    `choice.<F>` (d / i / ignore / off) and `k.<F>`, per metric `m.<metric>`, per measured factor
+    `inv.<F>`, per searched parameter `p.<name>`. `intermediate`: (number, step, value) rows."""
+
+    fingerprint: tuple
+    trials: pd.DataFrame
+    intermediate: pd.DataFrame
+    factors: list[str]  # in the notation's order, as they appear in the study's configurations
+    params: list[str]  # searched parameters, in first-seen order
+    invariances: list[str]  # factors with a measured invariance
+
+    @property
+    def complete(self) -> pd.DataFrame:
+        """Trials with a score: completed ones and duplicates (which carry their original's scores)."""
+        t = self.trials
+        return t[t["state"].isin(("complete", "duplicate")) & t["score"].notna()]
+
+
+def fingerprint(session: Session, study_id: int) -> tuple:
+    """Changes whenever a trial is recorded, finishes, or reports an intermediate value."""
+    trials = session.execute(
+        select(func.count(Trial.id), func.count(Trial.finished_at), func.max(Trial.finished_at)).where(
+            Trial.study_id == study_id
+        )
+    ).one()
+    steps = session.execute(
+        select(func.count())
+        .select_from(IntermediateValue)
+        .join(Trial, Trial.id == IntermediateValue.trial_id)
+        .where(Trial.study_id == study_id)
+    ).scalar_one()
+    return (*trials, steps)
+
+
+def load_frame(session: Session, study_id: int, stamp: tuple) -> StudyFrame:
+    rows = session.execute(
+        select(
+            Trial.id,
+            Trial.number,
+            Trial.state,
+            Trial.config,
+            Trial.score,
+            Trial.cost,
+            Trial.duration_s,
+            Trial.params,
+            Trial.scores,
+            Trial.invariance,
+        )
+        .where(Trial.study_id == study_id)
+        .order_by(Trial.number)
+    ).all()
+    records, params, invariances = [], {}, {}
+    number_of, settings_of = {}, {}  # configurations repeat: parse each notation once
+    for trial_id, number, state, config, score, cost, duration, trial_params, scores, invariance in rows:
+        number_of[trial_id] = number
+        record = dict(
+            number=number, state=state, config=config, score=score, cost=cost, duration_s=duration, params=trial_params
+        )
+        if config not in settings_of:
+            settings_of[config] = _settings(config or "")
+        record.update(settings_of[config])
+        for name, value in (trial_params or {}).items():
+            params[name] = True
+            record[f"p.{name}"] = value
+        for metric in METRICS:
+            value = (scores or {}).get(metric)
+            record[f"m.{metric}"] = value if isinstance(value, int | float) else None
+        for name, value in (invariance or {}).items():
+            if isinstance(value, int | float):
+                invariances[name] = True
+                record[f"inv.{name}"] = value
+        records.append(record)
+    trials = pd.DataFrame.from_records(records)
+    if trials.empty:
+        trials = pd.DataFrame(columns=["number", "state", "config", "score", "cost", "duration_s", "params"])
+    steps = session.execute(
+        select(IntermediateValue.trial_id, IntermediateValue.step, IntermediateValue.value)
+        .join(Trial, Trial.id == IntermediateValue.trial_id)
+        .where(Trial.study_id == study_id)
+    ).all()
+    intermediate = pd.DataFrame(
+        [(number_of[trial_id], step, value) for trial_id, step, value in steps], columns=["number", "step", "value"]
+    )
+    factors = {k.removeprefix("choice.") for s in settings_of.values() for k in s if k.startswith("choice.")}
+    order = [n for n in CATALOGUE if n in factors]
+    return StudyFrame(stamp, trials, intermediate, order, list(params), [n for n in CATALOGUE if n in invariances])
+
+
+def _settings(notation: str) -> dict:
+    """{'choice.TS': 'i', 'k.TS': 2, ...} from a configuration's notation."""
+    out = {}
+    for name, cell in notation_cells(notation).items():
+        choice, _, k = cell.partition("(")
+        out[f"choice.{name}"] = choice
+        out[f"k.{name}"] = int(k.rstrip(")")) if k else 1
+    return out
+
+
+class FrameCache:
+    """The latest frame of the most recently used studies; thread-safe (the API serves from a thread pool).
+    Concurrent requests for a study that changed wait for one load instead of each decoding it."""
+
+    def __init__(self, size: int = 8):
+        self.size = size
+        self._frames: OrderedDict[int, StudyFrame] = OrderedDict()
+        self._lock = threading.Lock()
+        self._loading: dict[int, threading.Lock] = {}
+
+    def _cached(self, study_id: int, stamp: tuple) -> StudyFrame | None:
+        with self._lock:
+            frame = self._frames.get(study_id)
+            if frame is not None and frame.fingerprint == stamp:
+                self._frames.move_to_end(study_id)
+                return frame
+            return None
+
+    def get(self, session: Session, study_id: int) -> StudyFrame:
+        stamp = fingerprint(session, study_id)
+        frame = self._cached(study_id, stamp)
+        if frame is not None:
+            return frame
+        with self._lock:
+            loading = self._loading.setdefault(study_id, threading.Lock())
+        with loading:
+            frame = self._cached(study_id, stamp)  # loaded by the request we waited for
+            if frame is not None:
+                return frame
+            frame = load_frame(session, study_id, stamp)
+            with self._lock:
+                self._frames[study_id] = frame
+                self._frames.move_to_end(study_id)
+                while len(self._frames) > self.size:
+                    evicted, _ = self._frames.popitem(last=False)
+                    self._loading.pop(evicted, None)
+        return frame

@@ -1,0 +1,176 @@
+"""The dashboard's routes: two HTML pages, their static assets, and the aggregates they draw.
+
+The pages carry no data (so they load without a token and nothing typed by a user is ever rendered
+into HTML by the server); their scripts fetch the aggregates below with the same authorisation as the
+rest of the API and insert every text as text. plotly.js comes from the installed `plotly` package --
+no CDN, the dashboard works offline -- compressed once and revalidated with an ETag.
+"""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import hashlib
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from pathlib import Path as FilePath
+from typing import Annotated, Any
+
+from fastapi import APIRouter, FastAPI, Query, Request, Response
+from fastapi.responses import FileResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+
+from api import queries
+from api.dashboard import panels
+from api.dashboard.frame import FrameCache, StudyFrame
+from api.db import Database
+
+STATIC = FilePath(__file__).parent / "static"
+STUDY_PAGE_SIZE = 50
+
+
+def plotly_js() -> FilePath:
+    """plotly.min.js as shipped inside the plotly Python package (its offline bundle)."""
+    import plotly
+
+    path = FilePath(plotly.__file__).parent / "package_data" / "plotly.min.js"
+    if not path.is_file():
+        raise RuntimeError(f"the installed plotly package has no {path}; reinstall plotly")
+    return path
+
+
+def mount_dashboard(app: FastAPI, db: Database, read: list, get_study: Callable, responses: dict) -> None:
+    """Add the dashboard to `app`; `read` is the API's read-authorisation dependency list."""
+    app.mount("/dashboard/assets", StaticFiles(directory=STATIC / "assets"), name="dashboard-assets")
+    threading.Thread(target=_plotly_gzip, name="plotly-gzip", daemon=True).start()  # before the first page asks
+    app.include_router(_pages())
+    app.include_router(_data(db, read, get_study, responses))
+
+
+@functools.cache
+def _plotly_gzip() -> tuple[bytes, str]:
+    """plotly.min.js gzip-compressed once per process (4.8 MB -> 1.4 MB), and its ETag."""
+    path = plotly_js()
+    body = gzip.compress(path.read_bytes(), compresslevel=6, mtime=0)
+    return body, '"' + hashlib.sha1(body).hexdigest()[:20] + '"'
+
+
+def _pages() -> APIRouter:
+    router = APIRouter(include_in_schema=False)
+
+    @router.get("/dashboard/vendor/plotly.min.js")
+    def plotly_bundle(request: Request):
+        body, etag = _plotly_gzip()
+        headers = {"ETag": etag, "Cache-Control": "no-cache", "Vary": "Accept-Encoding"}
+        if request.headers.get("if-none-match") == etag:
+            return Response(status_code=304, headers=headers)
+        if "gzip" not in request.headers.get("accept-encoding", ""):
+            return FileResponse(plotly_js(), media_type="text/javascript", headers=headers)
+        return Response(body, media_type="text/javascript", headers={**headers, "Content-Encoding": "gzip"})
+
+    @router.get("/")
+    def root():
+        return RedirectResponse("/dashboard")
+
+    @router.get("/dashboard")
+    def studies_page():
+        return FileResponse(STATIC / "studies.html", headers={"Cache-Control": "no-cache"})
+
+    @router.get("/dashboard/studies/{study_id}")
+    def study_page(study_id: int):
+        return FileResponse(STATIC / "study.html", headers={"Cache-Control": "no-cache"})
+
+    return router
+
+
+class _Memo:
+    """Results of the aggregates, keyed by study, fingerprint and arguments: a page polling an unchanged
+    study, or several pages on one study, cost one computation."""
+
+    def __init__(self, size: int = 64):
+        self.size = size
+        self._values: OrderedDict[tuple, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple, compute: Callable[[], Any]) -> Any:
+        with self._lock:
+            if key in self._values:
+                self._values.move_to_end(key)
+                return self._values[key]
+        value = compute()
+        with self._lock:
+            self._values[key] = value
+            while len(self._values) > self.size:
+                self._values.popitem(last=False)
+        return value
+
+
+def _data(db: Database, read: list, get_study: Callable, responses: dict) -> APIRouter:
+    router = APIRouter(prefix="/dashboard/data/studies/{study_id}", dependencies=read, tags=["dashboard"])
+    frames, memo = FrameCache(), _Memo()
+
+    def frame_of(study_id: int) -> tuple[Any, StudyFrame]:
+        with db.read() as session:
+            study = get_study(session, study_id)
+            return queries.study_out(session, study), frames.get(session, study_id)
+
+    def fingerprint(study, frame: StudyFrame) -> str:
+        """Changes when a trial changes or the study's status does: the page's cue to redraw."""
+        return "-".join(str(x) for x in (*frame.fingerprint, study.status, study.cancel_requested))
+
+    def overview_panels(frame: StudyFrame) -> dict:
+        return {
+            "counts": panels.counts(frame),
+            "factors": frame.factors,
+            "params": frame.params,
+            "history": panels.history(frame),
+            "factor_effects": panels.factor_effects(frame),
+            "invariance": panels.invariance_by_choice(frame),
+            "curves": panels.learning_curves(frame),
+            "pareto": panels.pareto(frame),
+        }
+
+    @router.get("/overview", responses=responses)
+    def overview(
+        study_id: int,
+        since: Annotated[str | None, Query(description="the fingerprint the page has; unchanged -> no panels")] = None,
+    ) -> dict:
+        """The study, its counts and every panel except Table 1, parallel coordinates and importance."""
+        study, frame = frame_of(study_id)
+        stamp = fingerprint(study, frame)
+        out: dict[str, Any] = {"fingerprint": stamp, "study": study.model_dump(mode="json", exclude={"spec"})}
+        out["study"]["notes"] = study.spec.get("notes", "")
+        out["study"]["objective"] = study.spec.get("objective", {})
+        if since == stamp:
+            return {**out, "changed": False}
+        drawn = memo.get((study_id, frame.fingerprint, "overview"), lambda: overview_panels(frame))
+        return {**out, "changed": True, **drawn}
+
+    @router.get("/table1", responses=responses)
+    def table1(
+        study_id: int,
+        sort: panels.TableSort = "score",
+        descending: bool = True,
+        limit: Annotated[int, Query(ge=1, le=500)] = STUDY_PAGE_SIZE,
+        offset: Annotated[int, Query(ge=0)] = 0,
+    ) -> dict:
+        """One row per configuration, as in the papers' Table 1; sorted and paged on the server."""
+        _, frame = frame_of(study_id)
+        key = (study_id, frame.fingerprint, "table1", sort, descending, limit, offset)
+        page = memo.get(key, lambda: panels.table1(frame, sort, descending, limit, offset))
+        return {**page, "limit": limit, "offset": offset}
+
+    @router.get("/parallel", responses=responses)
+    def parallel(study_id: int, limit: Annotated[int, Query(ge=2, le=2000)] = 400) -> dict:
+        """Parallel coordinates over the searched parameters: the best half and a sample of the rest."""
+        _, frame = frame_of(study_id)
+        return memo.get((study_id, frame.fingerprint, "parallel", limit), lambda: panels.parallel(frame, limit))
+
+    @router.get("/importance", responses=responses)
+    def importance(study_id: int) -> dict:
+        """fANOVA importances of the searched parameters (recomputed only when the study changed)."""
+        _, frame = frame_of(study_id)
+        return memo.get((study_id, frame.fingerprint, "importance"), lambda: panels.importance(frame))
+
+    return router

@@ -1,0 +1,67 @@
+// The studies list: status, progress and best score of each study, one page at a time, refreshed while
+// any study on the page is queued or running.
+import { LIVE_STATUSES, el, fmt, getJSON, poll, stamp } from "./common.js";
+
+const PAGE = 50;
+const state = { offset: 0, status: "" };
+
+function progressCell(progress) {
+  const done = progress.total;
+  const budget = progress.n_trials;
+  const label = budget ? `${done} / ${budget} trials` : `${done} trials`;
+  const bar = el("div", { class: "bar small" }, el("div", { style: `width:${budget ? Math.min(100, (100 * done) / budget) : 0}%` }));
+  const states = Object.entries(progress.counts).map(([k, v]) => `${k} ${v}`).join(", ");
+  return el("td", { title: states }, label, bar);
+}
+
+function row(study) {
+  const link = el("a", { href: `/dashboard/studies/${study.id}`, class: "study-link" }, study.name);
+  return el(
+    "tr",
+    { dataset: { studyId: study.id } },
+    el("td", {}, String(study.id)),
+    el("td", {}, link),
+    el("td", {}, el("span", { class: `status ${study.status}` }, study.status)),
+    el("td", {}, study.backend),
+    progressCell(study.progress),
+    el("td", { class: "num" }, fmt(study.best_score)),
+    el("td", {}, new Date(study.created_at).toLocaleString()),
+  );
+}
+
+function pager(page) {
+  const box = document.getElementById("pager");
+  const last = Math.min(page.offset + page.items.length, page.total);
+  const prev = el("button", { type: "button" }, "‹ newer");
+  const next = el("button", { type: "button" }, "older ›");
+  prev.disabled = page.offset === 0;
+  next.disabled = last >= page.total;
+  prev.onclick = () => { state.offset = Math.max(0, state.offset - PAGE); refresh(); };
+  next.onclick = () => { state.offset += PAGE; refresh(); };
+  box.replaceChildren(prev, ` ${page.total ? page.offset + 1 : 0}–${last} of ${page.total} `, next);
+}
+
+async function load() {
+  const query = new URLSearchParams({ limit: PAGE, offset: state.offset });
+  if (state.status) query.set("status", state.status);
+  const page = await getJSON(`/studies?${query}`);
+  document.querySelector("#studies tbody").replaceChildren(...page.items.map(row));
+  pager(page);
+  const live = page.items.some((s) => LIVE_STATUSES.has(s.status));
+  stamp(live);
+  document.body.dataset.ready = "1";
+  return live;
+}
+
+let generation = 0;
+function refresh() {
+  const mine = ++generation; // a newer refresh (filter, page) replaces the running poll
+  poll(async () => mine === generation && (await load()) && mine === generation, 3000);
+}
+
+document.getElementById("status-filter").addEventListener("change", (event) => {
+  state.status = event.target.value;
+  state.offset = 0;
+  refresh();
+});
+refresh();

@@ -1,0 +1,154 @@
+// One study: summary, the papers' Table 1 view (paged and sorted on the server) and the plots, redrawn
+// whenever the study's fingerprint changes while it is queued or running.
+import { LIVE_STATUSES, el, fmt, getJSON, poll, showError, stamp } from "./common.js";
+import {
+  CHOICE_NAMES, drawCurves, drawEffects, drawHistory, drawImportance, drawInvariance, drawParallel, drawPareto, loadPlotly,
+} from "./plots.js";
+
+const studyId = Number(location.pathname.split("/").filter(Boolean).at(-1));
+const base = `/dashboard/data/studies/${studyId}`;
+const table = { sort: "score", descending: true, offset: 0, limit: 50 };
+const METRIC_NAMES = { r_at_1: "R@1", r_at_5: "R@5", r_at_20: "R@20", linear_top1: "linear", fewshot_1nn: "1-NN" };
+const IMPORTANCE_EVERY_MS = 10000;
+let fingerprint = null;
+let importanceAt = 0;
+
+document.getElementById("link-json").href = `/studies/${studyId}`;
+document.getElementById("link-csv").href = `/studies/${studyId}/export?format=csv`;
+performance.mark("dashboard-start");
+
+function renderSummary(study) {
+  document.title = `gdt-search · ${study.name}`;
+  document.getElementById("study-name").textContent = `#${study.id} ${study.name}`;
+  const status = document.getElementById("study-status");
+  status.textContent = study.cancel_requested && LIVE_STATUSES.has(study.status) ? `${study.status} (cancelling)` : study.status;
+  status.className = `status ${study.status}`;
+  const p = study.progress;
+  const counts = Object.entries(p.counts).map(([k, v]) => `${k} ${v}`).join(", ");
+  document.getElementById("study-progress").textContent =
+    `${p.total}${p.n_trials ? ` / ${p.n_trials}` : ""} trials${counts ? ` (${counts})` : ""}`;
+  document.getElementById("progress-bar").style.width = p.n_trials ? `${Math.min(100, (100 * p.total) / p.n_trials)}%` : "0";
+  const objective = study.objective.score || "score";
+  document.getElementById("study-best").textContent = study.best
+    ? `best ${objective} ${fmt(study.best.score)} — #${study.best.number} ${study.best.config}` : "no completed trial yet";
+  document.getElementById("study-notes").textContent = study.notes || "";
+  const error = document.getElementById("study-error");
+  error.textContent = study.error || "";
+  error.hidden = !study.error;
+}
+
+// -- Table 1 --------------------------------------------------------------------------------------------
+
+function sortHeader(label, key) {
+  const active = table.sort === key;
+  const th = el("th", { class: `sortable${active ? " active" : ""}`, dataset: { sort: key }, title: `sort by ${label}` },
+    label, active ? (table.descending ? " ▾" : " ▴") : "");
+  th.onclick = () => {
+    table.descending = active ? !table.descending : true;
+    table.sort = key;
+    table.offset = 0;
+    loadTable().catch(showError);
+  };
+  return th;
+}
+
+function choiceCell(cell) {
+  if (!cell) return el("td", {}, "");
+  const text = cell.choice === "off" ? "off" : `${cell.choice}(${cell.k})`;
+  return el("td", { class: `choice choice-${cell.choice}`, title: CHOICE_NAMES[cell.choice] || cell.choice }, text);
+}
+
+async function loadTable() {
+  const query = new URLSearchParams({ sort: table.sort, descending: table.descending, limit: table.limit, offset: table.offset });
+  const page = await getJSON(`${base}/table1?${query}`);
+  const head = el("tr", {}, el("th", {}, "rank"), ...page.factors.map((f) => el("th", { class: "factor" }, f)),
+    sortHeader("trials", "n"), el("th", {}, "states"), sortHeader("score (mean ± sd)", "score"), sortHeader("best", "best"),
+    ...page.metrics.map((m) => sortHeader(METRIC_NAMES[m] || m, m)));
+  const rows = page.rows.map((row, i) => el("tr", { dataset: { config: row.config } },
+    el("td", { class: "num" }, String(page.offset + i + 1)),
+    ...page.factors.map((f) => choiceCell(row.factors[f])),
+    el("td", { class: "num" }, String(row.n)),
+    el("td", { class: "states" }, Object.entries(row.states).map(([k, v]) => `${k} ${v}`).join(", ")),
+    el("td", { class: "num score" }, row.score === null ? "–" : `${fmt(row.score)}${row.std === null ? "" : ` ± ${fmt(row.std)}`}`),
+    el("td", { class: "num" }, fmt(row.best)),
+    ...page.metrics.map((m) => el("td", { class: "num" }, fmt(row.metrics[m]))),
+  ));
+  document.querySelector("#table1 thead").replaceChildren(head);
+  document.querySelector("#table1 tbody").replaceChildren(...rows);
+  const pager = document.getElementById("table1-pager");
+  const last = Math.min(page.offset + page.rows.length, page.total);
+  const prev = el("button", { type: "button" }, "‹ previous");
+  const next = el("button", { type: "button" }, "next ›");
+  prev.disabled = page.offset === 0;
+  next.disabled = last >= page.total;
+  prev.onclick = () => { table.offset = Math.max(0, table.offset - table.limit); loadTable().catch(showError); };
+  next.onclick = () => { table.offset += table.limit; loadTable().catch(showError); };
+  pager.replaceChildren(prev, ` configurations ${page.total ? page.offset + 1 : 0}–${last} of ${page.total} `, next);
+  document.getElementById("table1").dataset.rendered = "1";
+}
+
+// -- plots -----------------------------------------------------------------------------------------------
+
+async function loadParallel() {
+  const parallel = await getJSON(`${base}/parallel`);
+  document.getElementById("parallel-note").textContent = parallel.sampled
+    ? `the best ${Math.floor(parallel.shown / 2)} and a sample of the rest: ${parallel.shown} of ${parallel.total} trials`
+    : `${parallel.total} trials`;
+  await drawParallel("plot-parallel", parallel);
+}
+
+async function loadImportance() {
+  importanceAt = Date.now();
+  const importance = await getJSON(`${base}/importance`);
+  document.getElementById("importance-note").textContent = `fANOVA ${importance.note || `over ${importance.trials} completed trials`}`;
+  await drawImportance("plot-importance", importance);
+}
+
+function drawOverview(overview) {
+  const c = overview.curves;
+  document.getElementById("curves-note").textContent = c.total ? `${c.total} trials reported` : "";
+  const pareto = document.getElementById("panel-pareto");
+  pareto.hidden = !overview.pareto;
+  return [
+    drawHistory("plot-history", overview.history),
+    drawEffects("plot-effects", overview.factor_effects),
+    drawInvariance("plot-invariance", overview.invariance),
+    drawCurves("plot-curves", c),
+    overview.pareto ? drawPareto("plot-pareto", overview.pareto) : Promise.resolve(),
+  ];
+}
+
+// One round: fetch the overview (small if nothing changed), then redraw what depends on it.
+async function refresh(first) {
+  const firstTable = first ? loadTable() : null; // needs nothing from the overview: fetch both at once
+  const query = fingerprint ? `?since=${encodeURIComponent(fingerprint)}` : "";
+  const overview = await getJSON(`${base}/overview${query}`);
+  renderSummary(overview.study);
+  const live = LIVE_STATUSES.has(overview.study.status);
+  stamp(live);
+  if (!overview.changed) return live;
+  fingerprint = overview.fingerprint;
+  const work = [firstTable || loadTable()];
+  if (first) {
+    await work[0];
+    performance.mark("dashboard-first-render"); // the summary and Table 1 are on screen
+    // plotly.js takes the main thread for a while to evaluate: fetch it only now, after the text is drawn.
+    await new Promise((resolve) => requestAnimationFrame(() => setTimeout(resolve, 0)));
+    loadPlotly();
+  }
+  work.push(...drawOverview(overview), loadParallel());
+  if (first || Date.now() - importanceAt > IMPORTANCE_EVERY_MS || !live) work.push(loadImportance());
+  await Promise.all(work);
+  if (first) {
+    performance.mark("dashboard-interactive"); // every panel drawn
+    document.body.dataset.ready = "1";
+  }
+  return live;
+}
+
+let first = true;
+poll(async () => {
+  const live = await refresh(first);
+  first = false;
+  return live;
+}, 2000);
