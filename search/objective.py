@@ -249,8 +249,10 @@ class OptunaObjective:
         trial.set_user_attr("trained", True)
 
         def report(step: int, value: float) -> bool:
-            trial.report(value, step)
             self.recorder.trial_intermediate(name, str(number), number, step, value)
+            if self.spec.objective.multi:
+                return False  # Optuna judges single-objective curves only: this one is recorded, not pruned
+            trial.report(value, step)
             if trial.should_prune():
                 raise optuna.TrialPruned(
                     f"pruned by {type(trial.study.pruner).__name__} at step {step} (score {value:.4f})"
@@ -259,7 +261,7 @@ class OptunaObjective:
 
         try:
             try:
-                trained = train_candidate(self.spec, candidate, report if not self.spec.objective.multi else None)
+                trained = train_candidate(self.spec, candidate, report)
             except TrialStopped as stopped:
                 raise optuna.TrialPruned(str(stopped)) from stopped
         except optuna.TrialPruned as pruned:

@@ -93,13 +93,16 @@ def history(frame: StudyFrame, max_points: int = 1000) -> dict:
 
 
 def factor_effects(frame: StudyFrame) -> list[dict]:
-    """For each factor: the score's distribution for each choice the study tried (the papers' ablation)."""
+    """For each factor the study varied: the score's distribution for each choice it tried (the papers'
+    ablation). Factors with one choice in every scored trial say nothing about choices and are left out."""
     done = frame.complete
     out = []
     for name in frame.factors:
         column = done[f"choice.{name}"]
-        choices = [{"choice": c, **box(done.loc[column == c, "score"])} for c in _choices(column)]
-        out.append({"factor": name, "choices": choices})
+        choices = _choices(column)
+        if len(choices) > 1:
+            boxes = [{"choice": c, **box(done.loc[column == c, "score"])} for c in choices]
+            out.append({"factor": name, "choices": boxes})
     return out
 
 

@@ -83,7 +83,8 @@ function choiceBoxes(id, groups, yTitle) {
     });
   }
   const summary = Object.fromEntries(groups.map((g) => [g.factor, Object.fromEntries(g.choices.map((c) => [c.choice, c.n]))]));
-  return draw(id, traces, { boxmode: "group", yaxis: { title: { text: yTitle } } }, summary);
+  const xaxis = { categoryorder: "array", categoryarray: groups.map((g) => g.factor) }; // the notation's order
+  return draw(id, traces, { boxmode: "group", xaxis, yaxis: { title: { text: yTitle } } }, summary);
 }
 
 export const drawEffects = (id, effects) => choiceBoxes(id, effects, "score");

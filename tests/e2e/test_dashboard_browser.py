@@ -1,0 +1,178 @@
+"""The dashboard in a real headless Chromium: a live study drawn as it runs, a 10,000-trial study paged
+and sorted, user text shown as text, and the token prompt of a read-protected server."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+from benchmarks.synthetic_study import populate
+from tests.api.conftest import LiveServer, settings_for, tiny_spec
+from tests.e2e.browser import screenshot, watched
+from tests.e2e.test_topology import REPO, _free_port, _wait_for
+
+PLOTS = ("plot-history", "plot-effects", "plot-importance", "plot-invariance", "plot-parallel", "plot-curves")
+
+
+def summary(page, plot: str) -> dict:
+    return json.loads(page.get_attribute(f"#{plot}", "data-summary") or "{}")
+
+
+@pytest.fixture
+def served(tmp_path):
+    """`gdt-search serve` (the API and one worker) as a subprocess on a fresh SQLite database."""
+    port = _free_port()
+    env = {
+        **os.environ,
+        "GDT_SEARCH_DATABASE_URL": f"sqlite:///{tmp_path / 'service.db'}",
+        "GDT_SEARCH_CACHE": str(tmp_path / "cache"),
+        "GDT_SEARCH_HEARTBEAT_S": "1",
+        "OMP_NUM_THREADS": "1",
+        "PYTHONPATH": str(REPO),
+    }
+    with open(tmp_path / "serve.log", "w") as log:
+        server = subprocess.Popen([sys.executable, "-m", "api.cli", "serve", "--port", str(port)], env=env,
+                                  stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)  # fmt: skip
+        url = f"http://127.0.0.1:{port}"
+        try:
+
+            def ready():
+                try:
+                    return httpx.get(f"{url}/readyz", timeout=2).status_code == 200
+                except httpx.HTTPError:
+                    return False
+
+            _wait_for(ready, 60, "the server to be ready")
+            yield url
+        finally:
+            server.terminate()
+            server.wait(timeout=60)
+
+
+def test_a_running_study_is_drawn_live_and_every_panel_shows_its_data(served, context, tmp_path):
+    spec = tiny_spec("live-dashboard", n_trials=5, steps=6)
+    spec["trial"]["eval_every"] = 2  # intermediate values at steps 2 and 4
+    spec["objective"] = {"score": "r_at_1", "cost": "device_seconds"}  # two objectives: a Pareto front
+    spec["hyperparameters"] = {"lr": {"choices": [0.01, 0.1]}}
+    study_id = httpx.post(f"{served}/studies", json=spec).json()["id"]
+
+    seen = watched(context)
+    page = seen.page
+    page.goto(f"{served}/dashboard/studies/{study_id}")
+    page.wait_for_selector("body[data-ready='1']", timeout=60_000)
+    page.evaluate("window.__sameDocument = true")
+    progress = set()
+
+    def finished():
+        progress.add(page.text_content("#study-progress"))
+        return page.text_content("#study-status") == "completed"
+
+    _wait_for(finished, 300, "the study to complete on the page")
+    assert page.evaluate("window.__sameDocument") is True  # updated in place, never reloaded
+    assert len(progress) >= 3, progress  # the trial count moved while we watched
+
+    trials = httpx.get(f"{served}/studies/{study_id}/trials", params={"limit": 100}).json()["items"]
+    # Scored trials: completed ones and duplicates (which carry their original's scores).
+    complete = [t for t in trials if t["state"] in ("complete", "duplicate") and t["score"] is not None]
+    assert complete, [t["reason"] for t in trials]
+    page.wait_for_function(
+        "n => JSON.parse(document.getElementById('plot-history').dataset.summary || '{}').total === n",
+        arg=len(complete), timeout=30_000,
+    )  # fmt: skip
+    for plot in PLOTS + ("plot-pareto",):
+        assert page.get_attribute(f"#{plot}", "data-rendered") == "1", plot
+    best = max(t["score"] for t in complete)
+    assert f"{best:.3f}" in page.text_content("#study-best")
+    assert summary(page, "plot-history")["best"] == pytest.approx(best)
+    configs = {t["config"] for t in trials}
+    assert page.locator("#table1 tbody tr").count() == len(configs)
+    assert set(page.eval_on_selector_all("#table1 tbody tr", "rows => rows.map(r => r.dataset.config)")) == configs
+    effects = summary(page, "plot-effects")
+    tried = {t["config"].split("TR=")[1][0] for t in complete}  # i, d or o(ff)
+    assert sum(effects["TR"].values()) == len(complete) and {c[0] for c in effects["TR"]} == tried
+    assert summary(page, "plot-curves")["trials"] >= 1 and summary(page, "plot-curves")["steps"] == 2
+    assert summary(page, "plot-pareto")["total"] == len(complete) and summary(page, "plot-pareto")["front"] >= 1
+    assert summary(page, "plot-parallel")["axes"][-1] == "score"
+    # Parameter importance needs a searched parameter that varied; it is drawn or says why not.
+    assert summary(page, "plot-importance") or page.text_content("#importance-note")
+    seen.assert_clean()
+    screenshot(page, tmp_path / "dashboard-study.png")
+
+    listing = watched(context)
+    listing.page.goto(f"{served}/dashboard")
+    listing.page.wait_for_selector("body[data-ready='1']")
+    row = listing.page.locator(f"tr[data-study-id='{study_id}']")
+    assert "completed" in row.text_content() and f"{best:.3f}" in row.text_content()
+    row.locator("a").click()
+    listing.page.wait_for_url(f"**/dashboard/studies/{study_id}")
+    listing.assert_clean()
+
+
+@pytest.fixture(scope="module")
+def big_study(tmp_path_factory):
+    url = f"sqlite:///{tmp_path_factory.mktemp('big') / 'service.db'}"
+    return url, populate(url, 10_000)
+
+
+def test_a_10000_trial_study_renders_pages_and_sorts(big_study, context, tmp_path):
+    url, study_id = big_study
+    with LiveServer(settings_for(url, reaper_in_api=False)) as server:
+        seen = watched(context)
+        page = seen.page
+        started = time.monotonic()
+        page.goto(f"{server.url}/dashboard/studies/{study_id}")
+        page.wait_for_selector("body[data-ready='1']", timeout=120_000)
+        assert time.monotonic() - started < 120
+        assert "400 of" in page.text_content("#parallel-note")
+        assert summary(page, "plot-history")["binned"] and summary(page, "plot-parallel")["shown"] == 400
+        assert "sample of 1000" in page.text_content("#importance-note")
+        first_ranks = page.eval_on_selector_all("#table1 tbody tr td:first-child", "c => c.map(x => x.textContent)")
+        assert first_ranks[0] == "1" and len(first_ranks) == 50
+
+        page.click("#table1-pager button:has-text('next')")
+        page.wait_for_function("document.querySelector('#table1 tbody tr td').textContent === '51'")
+        assert "51–100 of" in page.text_content("#table1-pager")
+        page.click("#table1 th[data-sort='r_at_1']")
+        page.wait_for_selector("#table1 th.active[data-sort='r_at_1']")
+        r_at_1 = "rows => rows.map(r => r.children[r.children.length - 5].textContent)"
+        cells = page.eval_on_selector_all("#table1 tbody tr", r_at_1)
+        values = [float(c) for c in cells if c != "–"]
+        assert values == sorted(values, reverse=True) and len(values) > 10
+        seen.assert_clean()
+        screenshot(page, tmp_path / "dashboard-10k.png")
+
+
+def test_user_text_is_shown_as_text(sqlite_url, context):
+    notes = '<img src=x onerror="window.__xss=1"><script>window.__xss=2</script> & "quotes"'
+    with LiveServer(settings_for(sqlite_url, reaper_in_api=False)) as server, server.client() as client:
+        study_id = client.post("/studies", json={**tiny_spec("escaping"), "notes": notes}).json()["id"]
+        seen = watched(context)
+        page = seen.page
+        page.goto(f"{server.url}/dashboard/studies/{study_id}")
+        page.wait_for_selector("body[data-ready='1']", timeout=60_000)
+        assert page.text_content("#study-notes") == notes
+        assert page.locator("#study-notes img, #study-notes script").count() == 0
+        assert page.evaluate("window.__xss") is None
+        seen.assert_clean()
+
+
+def test_a_read_protected_server_asks_for_the_token(sqlite_url, context):
+    settings = settings_for(sqlite_url, api_token="s3cret", protect_reads=True, reaper_in_api=False)
+    with LiveServer(settings) as server, server.client("s3cret") as client:
+        client.post("/studies", json=tiny_spec("protected"))
+        seen = watched(context)
+        page = seen.page
+        page.goto(f"{server.url}/dashboard")
+        page.fill("#token-input", "s3cret")
+        page.click("#auth button")
+        page.wait_for_selector("body[data-ready='1']", timeout=30_000)
+        assert "protected" in page.text_content("#studies tbody")
+        # The 401 that prompted the form is the only error the browser logged.
+        assert all("401" in e for e in seen.errors) and len(seen.errors) <= 1, seen.errors
+        assert not seen.external
