@@ -102,6 +102,9 @@ def load_frame(session: Session, study_id: int, stamp: tuple) -> StudyFrame:
     trials = pd.DataFrame.from_records(records)
     if trials.empty:
         trials = pd.DataFrame(columns=["number", "state", "config", "score", "cost", "duration_s", "params"])
+    for column in trials.columns:  # all-None columns (no trial scored yet) must still be numbers
+        if column in ("score", "cost", "duration_s") or column.startswith(("m.", "inv.")):
+            trials[column] = pd.to_numeric(trials[column], errors="coerce").astype(float)
     steps = session.execute(
         select(IntermediateValue.trial_id, IntermediateValue.step, IntermediateValue.value)
         .join(Trial, Trial.id == IntermediateValue.trial_id)

@@ -30,8 +30,9 @@ def _recorded_study(client, url: str) -> tuple[int, object]:
         (4, C, "infeasible", None, {"TR": "distinctive", "TS": "distinctive"}, None),
     ]
     for number, config, state, score, params, invariance in trials:
-        record(recorder, number, state, score, steps=(5, 10) if state != "infeasible" else (), params=params,
-               config=config, invariance=invariance, reason="pruned at step 10" if state == "pruned" else None)  # fmt: skip
+        steps = (5, 10) if state != "infeasible" else ()
+        reason = "pruned at step 10" if state == "pruned" else None
+        record(recorder, number, state, score, steps, reason, params, config=config, invariance=invariance)
     return study_id, recorder
 
 
@@ -85,11 +86,26 @@ def test_overview_panels_follow_the_recorded_trials(live, client, database_url):
 
     # Polling: unchanged -> no panels; a new trial -> changed, and it is counted.
     stamp = overview["fingerprint"]
-    assert client.get(f"/dashboard/data/studies/{study_id}/overview", params={"since": stamp}).json()["changed"] is False
+    unchanged = client.get(f"/dashboard/data/studies/{study_id}/overview", params={"since": stamp}).json()
+    assert unchanged["changed"] is False and "history" not in unchanged
     record(recorder, 5, "complete", 0.9, params={"TR": "distinctive"}, config=B)
     again = client.get(f"/dashboard/data/studies/{study_id}/overview", params={"since": stamp}).json()
     assert again["changed"] and again["counts"]["complete"] == 4 and again["history"]["best"]["score"][-1] == 0.9
     assert again["study"]["best"]["number"] == 5
+
+
+def test_a_study_whose_only_trial_is_still_running_is_drawn(live, client, database_url):
+    study_id = client.post("/studies", json=tiny_spec("just-started")).json()["id"]
+    _, recorder = claim_for(database_url)
+    record(recorder, 0, steps=(5,), finish=False)  # reported an intermediate score, no final score yet
+    base = f"/dashboard/data/studies/{study_id}"
+    overview = client.get(f"{base}/overview").json()
+    assert overview["counts"] == {"running": 1} and overview["history"]["total"] == 0
+    assert overview["curves"]["steps"] == [5] and overview["curves"]["total"] == 1
+    assert client.get(f"{base}/table1").json()["rows"][0]["states"] == {"running": 1}
+    assert client.get(f"{base}/parallel").json()["shown"] == 0
+    assert client.get(f"{base}/importance").json()["note"] == "needs >= 2 completed trials, have 0"
+    assert client.get(f"{base}/overview").status_code == 200
 
 
 def test_pareto_front_is_the_non_dominated_trials(live, client, database_url):
@@ -121,8 +137,8 @@ def test_reads_need_the_token_when_protected_but_the_pages_carry_no_data(sqlite_
 def test_assets_are_served_by_the_api_and_reference_nothing_external(sqlite_url):
     with LiveServer(settings_for(sqlite_url)) as server, server.client() as client:
         texts = []
-        for path in ("/dashboard", "/dashboard/studies/1", "/dashboard/assets/common.js", "/dashboard/assets/study.js",
-                     "/dashboard/assets/studies.js", "/dashboard/assets/plots.js", "/dashboard/assets/dashboard.css"):  # fmt: skip
+        assets = [f"/dashboard/assets/{name}" for name in ("common.js", "study.js", "studies.js", "plots.js")]
+        for path in ["/dashboard", "/dashboard/studies/1", "/dashboard/assets/dashboard.css", *assets]:
             response = client.get(path)
             assert response.status_code == 200, path
             texts.append(response.text)

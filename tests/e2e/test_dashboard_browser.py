@@ -4,9 +4,6 @@ and sorted, user text shown as text, and the token prompt of a read-protected se
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 
 import httpx
@@ -15,44 +12,13 @@ import pytest
 from benchmarks.synthetic_study import populate
 from tests.api.conftest import LiveServer, settings_for, tiny_spec
 from tests.e2e.browser import screenshot, watched
-from tests.e2e.test_topology import REPO, _free_port, _wait_for
+from tests.e2e.test_topology import _wait_for
 
 PLOTS = ("plot-history", "plot-effects", "plot-importance", "plot-invariance", "plot-parallel", "plot-curves")
 
 
 def summary(page, plot: str) -> dict:
     return json.loads(page.get_attribute(f"#{plot}", "data-summary") or "{}")
-
-
-@pytest.fixture
-def served(tmp_path):
-    """`gdt-search serve` (the API and one worker) as a subprocess on a fresh SQLite database."""
-    port = _free_port()
-    env = {
-        **os.environ,
-        "GDT_SEARCH_DATABASE_URL": f"sqlite:///{tmp_path / 'service.db'}",
-        "GDT_SEARCH_CACHE": str(tmp_path / "cache"),
-        "GDT_SEARCH_HEARTBEAT_S": "1",
-        "OMP_NUM_THREADS": "1",
-        "PYTHONPATH": str(REPO),
-    }
-    with open(tmp_path / "serve.log", "w") as log:
-        server = subprocess.Popen([sys.executable, "-m", "api.cli", "serve", "--port", str(port)], env=env,
-                                  stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)  # fmt: skip
-        url = f"http://127.0.0.1:{port}"
-        try:
-
-            def ready():
-                try:
-                    return httpx.get(f"{url}/readyz", timeout=2).status_code == 200
-                except httpx.HTTPError:
-                    return False
-
-            _wait_for(ready, 60, "the server to be ready")
-            yield url
-        finally:
-            server.terminate()
-            server.wait(timeout=60)
 
 
 def test_a_running_study_is_drawn_live_and_every_panel_shows_its_data(served, context, tmp_path):

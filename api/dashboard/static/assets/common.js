@@ -62,6 +62,18 @@ export function escapeLabel(text) {
   return String(text).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
 }
 
+// Previous / next buttons and "first–last of total" for a server-paged listing; `go(offset)` loads a page.
+export function renderPager(box, { offset, shown, total, limit, what, labels = ["‹ previous", "next ›"] }, go) {
+  const last = Math.min(offset + shown, total);
+  const prev = el("button", { type: "button" }, labels[0]);
+  const next = el("button", { type: "button" }, labels[1]);
+  prev.disabled = offset === 0;
+  next.disabled = last >= total;
+  prev.onclick = () => go(Math.max(0, offset - limit));
+  next.onclick = () => go(offset + limit);
+  box.replaceChildren(prev, ` ${what}${total ? offset + 1 : 0}–${last} of ${total} `, next);
+}
+
 export function fmt(value, digits = 3) {
   if (value === null || value === undefined || Number.isNaN(value)) return "–";
   return Number(value).toFixed(digits);

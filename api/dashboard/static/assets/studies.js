@@ -1,6 +1,6 @@
 // The studies list: status, progress and best score of each study, one page at a time, refreshed while
 // any study on the page is queued or running.
-import { LIVE_STATUSES, el, fmt, getJSON, poll, stamp } from "./common.js";
+import { LIVE_STATUSES, el, fmt, getJSON, poll, renderPager, stamp } from "./common.js";
 
 const PAGE = 50;
 const state = { offset: 0, status: "" };
@@ -30,15 +30,9 @@ function row(study) {
 }
 
 function pager(page) {
-  const box = document.getElementById("pager");
-  const last = Math.min(page.offset + page.items.length, page.total);
-  const prev = el("button", { type: "button" }, "‹ newer");
-  const next = el("button", { type: "button" }, "older ›");
-  prev.disabled = page.offset === 0;
-  next.disabled = last >= page.total;
-  prev.onclick = () => { state.offset = Math.max(0, state.offset - PAGE); refresh(); };
-  next.onclick = () => { state.offset += PAGE; refresh(); };
-  box.replaceChildren(prev, ` ${page.total ? page.offset + 1 : 0}–${last} of ${page.total} `, next);
+  const where = { offset: page.offset, shown: page.items.length, total: page.total, limit: PAGE, what: "",
+    labels: ["‹ newer", "older ›"] };
+  renderPager(document.getElementById("pager"), where, (offset) => { state.offset = offset; refresh(); });
 }
 
 async function load() {

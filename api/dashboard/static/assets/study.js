@@ -1,6 +1,6 @@
 // One study: summary, the papers' Table 1 view (paged and sorted on the server) and the plots, redrawn
 // whenever the study's fingerprint changes while it is queued or running.
-import { LIVE_STATUSES, el, fmt, getJSON, poll, showError, stamp } from "./common.js";
+import { LIVE_STATUSES, el, fmt, getJSON, poll, renderPager, showError, stamp } from "./common.js";
 import {
   CHOICE_NAMES, drawCurves, drawEffects, drawHistory, drawImportance, drawInvariance, drawParallel, drawPareto, loadPlotly,
 } from "./plots.js";
@@ -75,15 +75,8 @@ async function loadTable() {
   ));
   document.querySelector("#table1 thead").replaceChildren(head);
   document.querySelector("#table1 tbody").replaceChildren(...rows);
-  const pager = document.getElementById("table1-pager");
-  const last = Math.min(page.offset + page.rows.length, page.total);
-  const prev = el("button", { type: "button" }, "‹ previous");
-  const next = el("button", { type: "button" }, "next ›");
-  prev.disabled = page.offset === 0;
-  next.disabled = last >= page.total;
-  prev.onclick = () => { table.offset = Math.max(0, table.offset - table.limit); loadTable().catch(showError); };
-  next.onclick = () => { table.offset += table.limit; loadTable().catch(showError); };
-  pager.replaceChildren(prev, ` configurations ${page.total ? page.offset + 1 : 0}–${last} of ${page.total} `, next);
+  const where = { offset: page.offset, shown: page.rows.length, total: page.total, limit: table.limit, what: "configurations " };
+  renderPager(document.getElementById("table1-pager"), where, (offset) => { table.offset = offset; loadTable().catch(showError); });
   document.getElementById("table1").dataset.rendered = "1";
 }
 
