@@ -14,7 +14,7 @@ import logging
 import threading
 from typing import Annotated, Literal
 
-from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, StreamingResponse
@@ -26,6 +26,7 @@ from api import queries, queue
 from api.dashboard.routes import mount_dashboard
 from api.db import Database, current_revision, head_revision, migrate
 from api.models import Study
+from api.params import MAX_ID, Offset, StudyId, TrialNumber
 from api.schemas import (
     Created,
     EventOut,
@@ -46,11 +47,6 @@ from api.submit import BodyError, parse_body, validate_submission
 from search.spec import SpecError, StudySpec
 
 log = logging.getLogger("gdt_search.api")
-MAX_ID = 2**31 - 1
-MAX_OFFSET = 2**31 - 1
-StudyId = Annotated[int, Path(ge=1, le=MAX_ID, description="the study's id")]
-TrialNumber = Annotated[int, Path(ge=0, le=MAX_ID, description="the trial's number in the study")]
-Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET)]
 
 R401 = {401: {"model": Problem, "description": "missing or wrong API token"}}
 R404 = {404: {"model": Problem, "description": "no such study or trial"}}

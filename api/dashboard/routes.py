@@ -25,6 +25,7 @@ from api import queries
 from api.dashboard import panels
 from api.dashboard.frame import FrameCache, StudyFrame
 from api.db import Database
+from api.params import Offset, StudyId
 
 STATIC = FilePath(__file__).parent / "static"
 STUDY_PAGE_SIZE = 50
@@ -78,7 +79,7 @@ def _pages() -> APIRouter:
         return FileResponse(STATIC / "studies.html", headers={"Cache-Control": "no-cache"})
 
     @router.get("/dashboard/studies/{study_id}")
-    def study_page(study_id: int):
+    def study_page(study_id: StudyId):
         return FileResponse(STATIC / "study.html", headers={"Cache-Control": "no-cache"})
 
     return router
@@ -133,7 +134,7 @@ def _data(db: Database, read: list, get_study: Callable, responses: dict) -> API
 
     @router.get("/overview", responses=responses)
     def overview(
-        study_id: int,
+        study_id: StudyId,
         since: Annotated[str | None, Query(description="the fingerprint the page has; unchanged -> no panels")] = None,
     ) -> dict:
         """The study, its counts and every panel except Table 1, parallel coordinates and importance."""
@@ -149,11 +150,11 @@ def _data(db: Database, read: list, get_study: Callable, responses: dict) -> API
 
     @router.get("/table1", responses=responses)
     def table1(
-        study_id: int,
+        study_id: StudyId,
         sort: panels.TableSort = "score",
         descending: bool = True,
         limit: Annotated[int, Query(ge=1, le=500)] = STUDY_PAGE_SIZE,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Offset = 0,
     ) -> dict:
         """One row per configuration, as in the papers' Table 1; sorted and paged on the server."""
         _, frame = frame_of(study_id)
@@ -162,13 +163,13 @@ def _data(db: Database, read: list, get_study: Callable, responses: dict) -> API
         return {**page, "limit": limit, "offset": offset}
 
     @router.get("/parallel", responses=responses)
-    def parallel(study_id: int, limit: Annotated[int, Query(ge=2, le=2000)] = 400) -> dict:
+    def parallel(study_id: StudyId, limit: Annotated[int, Query(ge=2, le=2000)] = 400) -> dict:
         """Parallel coordinates over the searched parameters: the best half and a sample of the rest."""
         _, frame = frame_of(study_id)
         return memo.get((study_id, frame.fingerprint, "parallel", limit), lambda: panels.parallel(frame, limit))
 
     @router.get("/importance", responses=responses)
-    def importance(study_id: int) -> dict:
+    def importance(study_id: StudyId) -> dict:
         """fANOVA importances of the searched parameters (recomputed only when the study changed)."""
         _, frame = frame_of(study_id)
         return memo.get((study_id, frame.fingerprint, "importance"), lambda: panels.importance(frame))
