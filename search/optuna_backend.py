@@ -11,8 +11,10 @@ the sampler keeps proposing nothing new.
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import sqlite3
+import time
 import warnings
 from pathlib import Path
 
@@ -24,6 +26,8 @@ from search.objective import OptunaObjective, TrialFailed, TrialInfeasible
 from search.recorder import NullRecorder, Recorder, StudyInfo
 from search.space import SearchSpace, data_limits
 from search.spec import StudySpec
+
+log = logging.getLogger("gdt_search.search")
 
 warnings.filterwarnings("ignore", category=ExperimentalWarning, module="optuna")
 warnings.filterwarnings("ignore", category=ExperimentalWarning, module=__name__)
@@ -241,14 +245,27 @@ def optimize(
     if already:
         return already
     objective = OptunaObjective(spec, space, recorder)
-    study.optimize(
-        objective,
-        timeout=spec.search.timeout_s,
-        catch=(TrialInfeasible, TrialFailed),
-        callbacks=[budget],
-        gc_after_trial=False,
-    )
-    return budget.reason
+    deadline = time.monotonic() + spec.search.timeout_s if spec.search.timeout_s else None
+    while True:
+        remaining = max(0.0, deadline - time.monotonic()) if deadline is not None else None
+        try:
+            study.optimize(
+                objective,
+                timeout=remaining,
+                catch=(TrialInfeasible, TrialFailed),
+                callbacks=[budget],
+                gc_after_trial=False,
+            )
+            return budget.reason
+        except ValueError as error:
+            # Two workers can claim the same re-queued trial on SQLite (no SELECT ... FOR UPDATE); the one that
+            # finishes first is recorded, the other's `tell` is refused. That is no reason to stop this worker.
+            if not str(error).startswith("Cannot tell a "):
+                raise
+            log.warning("a trial this worker ran was finished by another worker first (%s); continuing", error)
+            stopped = budget.exhausted(study)
+            if stopped:
+                return stopped
 
 
 def _worker_main(spec_json: dict, recorder: Recorder, worker: int) -> None:
