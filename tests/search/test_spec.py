@@ -115,6 +115,15 @@ def test_conversion_to_core_specs():
         spec.trial_spec()  # lr is searched: a trial needs its sampled value
 
 
+def test_world_videos_are_not_flipped_but_real_videos_are():
+    """On the world a mirror image is another class (slide_right <-> slide_left); on HMDB-51 it is not."""
+    world = load_spec(BASE).trial_spec()
+    real = {"kind": "folders", "pretrain_root": "/videos", "hmdb_root": "/hmdb"}
+    folders = load_spec({**BASE, "data": real}).trial_spec()
+    assert world.augment.video.flip_p == 0.0
+    assert folders.augment.video.flip_p == 0.5 and folders.augment.video.crop_size == world.augment.video.crop_size
+
+
 def test_presets_are_valid_and_cover_table_1():
     from core.presets import PRESETS, preset
 
