@@ -150,6 +150,7 @@ class _Intermediate(TrainCallback):
     def __init__(self, report, data: ProxyData, spec: TrialSpec, clip_spec: ClipSpec, device, on_step):
         self.report, self.data, self.spec, self.clip_spec, self.device = report, data, spec, clip_spec, device
         self._on_step = on_step
+        self.last: Evaluation | None = None  # the latest intermediate evaluation
 
     def on_step(self, report) -> None:
         if self._on_step is not None:
@@ -158,8 +159,8 @@ class _Intermediate(TrainCallback):
     def on_evaluation(self, step, model) -> bool:
         if self.report is None:
             return False
-        evaluation = evaluate(model, self.data, self.spec.eval, self.clip_spec, self.spec.augment, self.device)
-        return bool(self.report(step, evaluation))
+        self.last = evaluate(model, self.data, self.spec.eval, self.clip_spec, self.spec.augment, self.device)
+        return bool(self.report(step, self.last))
 
 
 def build_model(spec: TrialSpec, device: torch.device) -> AVEncoders:
@@ -203,7 +204,10 @@ def run_trial(
     callback = _Intermediate(on_intermediate, data, spec, clip_spec, device, on_step)
     started = time.perf_counter()
     train = pretrain(model, pretrain_clips, config, spec.train, clip_spec, spec.augment, device, callback, checkpoint)
-    evaluation = evaluate(model, data, spec.eval, clip_spec, spec.augment, device)
+    if train.stopped_by == "callback" and callback.last is not None:
+        evaluation = callback.last  # stopped right after it: the model is the one just evaluated
+    else:
+        evaluation = evaluate(model, data, spec.eval, clip_spec, spec.augment, device)
     env = environment() | {"trial_seconds": time.perf_counter() - started}
     return TrialResult(config.describe(), train, evaluation, str(device), env)
 

@@ -70,3 +70,19 @@ def test_trial_on_decoded_files_uses_the_official_split(exported, tmp_path):
 def test_folders_without_a_proxy_root_are_refused(tmp_path):
     with pytest.raises(ValueError, match="needs pretrain_root and the hmdb51 root"):
         open_data(DataSpec(kind="folders", pretrain_root=str(tmp_path)))
+
+
+def test_a_trial_stopped_at_an_intermediate_evaluation_reports_that_evaluation(exported, tmp_path):
+    """A pruned trial is not evaluated twice: its result is the evaluation the pruner saw."""
+    spec = _spec(exported, tmp_path, steps=6)
+    spec = replace(spec, train=replace(spec.train, eval_every=2))
+    seen = []
+
+    def prune_at_step_4(step, evaluation):
+        seen.append((step, evaluation))
+        return step == 4
+
+    result = run_trial(preset("iccv-i", clip_budget=16), spec, on_intermediate=prune_at_step_4)
+    assert [step for step, _ in seen] == [2, 4]
+    assert result.train.stopped_by == "callback" and result.train.steps == 4
+    assert result.evaluation is seen[-1][1]
