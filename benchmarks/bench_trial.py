@@ -109,8 +109,8 @@ def render(results: dict) -> str:
         )
     lines += [
         "",
-        "GPU rows (R(2+1)D-18 at 30×112×112 + ResNet-9, clip cache vs synthetic tensors on the GPU, peak memory)"
-        " are not measured: no GPU was lent to the sessions that wrote this file.",
+        "GPU (R(2+1)D-18 at 30×112×112 + ResNet-9, clip cache vs a batch already on the GPU, peak memory):"
+        " `benchmarks/bench_trial_gpu.py` -> `trial_gpu.md`, not measured yet: no GPU was lent to these sessions.",
     ]
     return "\n".join(lines) + "\n"
 
