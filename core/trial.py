@@ -129,16 +129,22 @@ def proxy_data(cache: ClipCache, split: int) -> ProxyData:
 
 def environment() -> dict:
     """Library versions and machine, for replaying a trial."""
+    from importlib.metadata import PackageNotFoundError, version
+
     import torchaudio
-    import torchcodec
     import torchvision
+
+    try:  # read from the package metadata: loading torchcodec would need FFmpeg, which the world does not
+        torchcodec_version = version("torchcodec")
+    except PackageNotFoundError:
+        torchcodec_version = "not installed"
 
     return {
         "python": platform.python_version(),
         "torch": torch.__version__,
         "torchvision": torchvision.__version__,
         "torchaudio": torchaudio.__version__,
-        "torchcodec": torchcodec.__version__,
+        "torchcodec": torchcodec_version,
         "machine": platform.machine(),
         "cpu_count": torch.get_num_threads(),
     }

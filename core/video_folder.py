@@ -22,8 +22,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-from torchcodec.decoders import AudioDecoder, VideoDecoder, get_container_metadata
-from torchcodec.transforms import Resize
 
 VIDEO_EXTENSIONS: tuple[str, ...] = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v")
 
@@ -102,6 +100,10 @@ def _short_message(exc: BaseException) -> str:
 
 
 def _probe(path: str | Path, min_duration_s: float):
+    # torchcodec (and FFmpeg under it) is imported where files are decoded, so the procedural world
+    # and everything else in core run on machines without FFmpeg.
+    from torchcodec.decoders import get_container_metadata
+
     try:
         meta = get_container_metadata(str(path))
     except Exception as exc:  # noqa: BLE001 - any failure to open means the file is unusable
@@ -132,6 +134,9 @@ def _resized(height: int, width: int, short_side: int | None) -> tuple[int, int]
 
 def decode_video_file(path: str | Path, settings: DecodeSettings) -> DecodedVideo:
     """Decode one file at the settings' fps, size and sample rate; raises BadVideoError when unusable."""
+    from torchcodec.decoders import AudioDecoder, VideoDecoder
+    from torchcodec.transforms import Resize
+
     reason, meta = _probe(path, settings.min_duration_s)
     if reason is not None:
         raise BadVideoError(path, reason)

@@ -31,7 +31,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torchcodec.encoders import Encoder
 from tqdm import tqdm
 
 from core.world import WorldConfig, WorldItem, generate_video, world_items
@@ -70,6 +69,8 @@ def encode_video(path: str | Path, frames: np.ndarray, audio: np.ndarray, fps: f
 
 
 def _encode_torchcodec(path: Path, frames: np.ndarray, audio: np.ndarray, fps: float, sample_rate: int) -> None:
+    from torchcodec.encoders import Encoder  # needs FFmpeg: imported only where files are written
+
     encoder = Encoder()
     video = encoder.add_video(
         height=frames.shape[2], width=frames.shape[3], frame_rate=fps, pixel_format="yuv420p", crf=H264_CRF
