@@ -107,6 +107,17 @@ def _scheduler(optimizer: torch.optim.Optimizer, spec: TrainSpec, total: int):
     return torch.optim.lr_scheduler.SequentialLR(optimizer, [ramp, main], milestones=[warmup])
 
 
+def embedders(model: AVEncoders, compile: bool = False, backend: str = "inductor"):
+    """The (video, audio) embedding functions of a training step, compiled with torch.compile if asked.
+
+    The methods are compiled, not the module: `torch.compile(model)` compiles only `forward`, and
+    `compiled.embed_video` would quietly run the plain method (measured: no speed-up on an H100).
+    """
+    if not compile:
+        return model.embed_video, model.embed_audio
+    return torch.compile(model.embed_video, backend=backend), torch.compile(model.embed_audio, backend=backend)
+
+
 def pretrain(
     model: AVEncoders,
     source: ClipSource,
@@ -124,7 +135,7 @@ def pretrain(
     torch.manual_seed(spec.seed)
     structure = validate(config).to(device)
     model.to(device).train()
-    forward_model = torch.compile(model) if spec.compile else model
+    embed_video, embed_audio = embedders(model, spec.compile)
     optimizer = _optimizer(model, spec)
     total = spec.total_steps(source.num_videos, config.k_videos)
     scheduler = _scheduler(optimizer, spec, total)
@@ -147,8 +158,8 @@ def pretrain(
         try:
             inputs = augmenter(sampled.raw)
             with autocast:
-                video = forward_model.embed_video(inputs.video)
-                audio = forward_model.embed_audio(inputs.audio) if len(inputs.audio_rows) else None
+                video = embed_video(inputs.video)
+                audio = embed_audio(inputs.audio) if len(inputs.audio_rows) else None
                 loss = gdt_loss(inputs.assemble(video, audio), structure, config.temperature)
             if not torch.isfinite(loss):
                 raise TrainingFailed(f"non-finite loss ({loss.item()})", step)

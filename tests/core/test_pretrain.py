@@ -129,3 +129,22 @@ def test_unknown_optimizer_or_schedule_is_refused(tiny_cache):
         _train(tiny_cache, TrainSpec(steps=1, optimizer="lion"))
     with pytest.raises(ValueError, match="schedule must be"):
         _train(tiny_cache, TrainSpec(steps=1, schedule="linear"))
+
+
+def test_compile_compiles_the_embedding_methods():
+    """`torch.compile(model)` would compile only `forward`; a training step calls `embed_video`/`embed_audio`."""
+    from torch._dynamo.utils import counters
+
+    from core.pretrain import embedders
+
+    torch._dynamo.reset()
+    counters.clear()
+    model = build_encoders("tiny_video", "tiny_audio", feature_dim=8, width=4).eval()
+    # The eager backend: dynamo captures the same graphs without inductor's minute of C++ compilation.
+    embed_video, embed_audio = embedders(model, compile=True, backend="eager")
+    video, audio = torch.randn(2, 3, 4, 16, 16), torch.randn(2, 1, 40, 20)
+    with torch.no_grad():
+        assert torch.allclose(embed_video(video), model.embed_video(video), atol=1e-5)
+        assert torch.allclose(embed_audio(audio), model.embed_audio(audio), atol=1e-5)
+    assert counters["stats"]["unique_graphs"] >= 2  # dynamo captured a graph for each method
+    assert embedders(model, compile=False) == (model.embed_video, model.embed_audio)
