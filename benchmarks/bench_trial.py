@@ -110,7 +110,7 @@ def render(results: dict) -> str:
     lines += [
         "",
         "GPU (R(2+1)D-18 at 30×112×112 + ResNet-9, clip cache vs a batch already on the GPU, peak memory):"
-        " `benchmarks/bench_trial_gpu.py` -> `trial_gpu.md`, not measured yet: no GPU was lent to these sessions.",
+        " `benchmarks/bench_trial_gpu.py` -> `trial_gpu.md`.",
     ]
     return "\n".join(lines) + "\n"
 
