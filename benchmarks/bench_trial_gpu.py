@@ -40,9 +40,8 @@ from core.augment import AugmentSpec, BatchAugmenter, VideoAugmentSpec  # noqa: 
 from core.clips import ClipSpec  # noqa: E402
 from core.evaluate import EvalSpec  # noqa: E402
 from core.gdt_batches import GDTBatchStream  # noqa: E402
-from core.loss import gdt_loss  # noqa: E402
 from core.presets import preset  # noqa: E402
-from core.pretrain import TrainSpec, embedders  # noqa: E402
+from core.pretrain import TrainSpec, batch_loss, bf16_autocast, embedders, make_optimizer, optimizer_step  # noqa: E402
 from core.trial import DataSpec, TrialSpec, build_model, open_data, run_trial  # noqa: E402
 from core.validity import validate  # noqa: E402
 from core.world import WorldConfig  # noqa: E402
@@ -101,23 +100,19 @@ def compute_ceiling(config, spec: TrialSpec, warmup: int) -> dict:
     torch.manual_seed(0)
     model = build_model(spec, device).to(device).train()
     embed_video, embed_audio = embedders(model, spec.train.compile)
-    optimizer = torch.optim.SGD(model.parameters(), lr=spec.train.lr, momentum=spec.train.momentum)
+    optimizer = make_optimizer(model, spec.train)
     structure = validate(config).to(device)
     sampled = next(iter(GDTBatchStream(clips, config, ClipSpec(spec.data.clip_frames))))
     inputs = BatchAugmenter(clips.sample_rate, spec.augment, device)(sampled.raw)
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda" and spec.train.bf16)
+    autocast = bf16_autocast(device, spec.train)
     _reset_peak(device)
     seconds = []
     for _ in range(warmup + spec.train.steps):
         _sync(device)
         started = time.perf_counter()
         with autocast:
-            video = embed_video(inputs.video)
-            audio = embed_audio(inputs.audio)
-            loss = gdt_loss(inputs.assemble(video, audio), structure, config.temperature)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+            loss = batch_loss(embed_video, embed_audio, inputs, structure, config.temperature)
+        optimizer_step(model, loss, optimizer, spec.train.grad_clip)
         loss.item()  # the real loop reads the loss every step too
         _sync(device)
         seconds.append(time.perf_counter() - started)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from core.augment import AugmentSpec, BatchAugmenter
+from core.augment import AugmentSpec, BatchAugmenter, ModelInputs
 from core.clips import ClipSource, ClipSpec
 from core.config import GDTConfig
 from core.encoders import AVEncoders
@@ -85,7 +85,7 @@ class TrainCallback:
         return False
 
 
-def _optimizer(model: torch.nn.Module, spec: TrainSpec) -> torch.optim.Optimizer:
+def make_optimizer(model: torch.nn.Module, spec: TrainSpec) -> torch.optim.Optimizer:
     if spec.optimizer == "sgd":
         return torch.optim.SGD(model.parameters(), lr=spec.lr, momentum=spec.momentum, weight_decay=spec.weight_decay)
     if spec.optimizer == "adamw":
@@ -118,6 +118,26 @@ def embedders(model: AVEncoders, compile: bool = False, backend: str = "inductor
     return torch.compile(model.embed_video, backend=backend), torch.compile(model.embed_audio, backend=backend)
 
 
+def bf16_autocast(device: torch.device, spec: TrainSpec) -> torch.autocast:
+    """bf16 autocast on CUDA when the spec asks for it; a no-op context elsewhere."""
+    return torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda" and spec.bf16)
+
+
+def batch_loss(embed_video, embed_audio, inputs: ModelInputs, structure, temperature: float) -> torch.Tensor:
+    """eq. (1) on one augmented batch: each modality encoded once, embeddings reassembled in tuple order."""
+    video = embed_video(inputs.video)
+    audio = embed_audio(inputs.audio) if len(inputs.audio_rows) else None
+    return gdt_loss(inputs.assemble(video, audio), structure, temperature)
+
+
+def optimizer_step(model: torch.nn.Module, loss: torch.Tensor, optimizer, grad_clip: float | None) -> None:
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if grad_clip is not None:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    optimizer.step()
+
+
 def pretrain(
     model: AVEncoders,
     source: ClipSource,
@@ -136,7 +156,7 @@ def pretrain(
     structure = validate(config).to(device)
     model.to(device).train()
     embed_video, embed_audio = embedders(model, spec.compile)
-    optimizer = _optimizer(model, spec)
+    optimizer = make_optimizer(model, spec)
     total = spec.total_steps(source.num_videos, config.k_videos)
     scheduler = _scheduler(optimizer, spec, total)
 
@@ -146,7 +166,7 @@ def pretrain(
     # A resumed run draws fresh batches and augmentations rather than replaying those of steps it did.
     augmenter = BatchAugmenter(source.sample_rate, augment, device, seed=spec.seed * 1_000_003 + step)
     stream = GDTBatchStream(source, config, clip_spec, seed=spec.seed * 1_000_003 + step)
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda" and spec.bf16)
+    autocast = bf16_autocast(device, spec)
 
     history: list[StepReport] = []
     stopped_by, loss_value = "steps", math.nan
@@ -158,16 +178,10 @@ def pretrain(
         try:
             inputs = augmenter(sampled.raw)
             with autocast:
-                video = embed_video(inputs.video)
-                audio = embed_audio(inputs.audio) if len(inputs.audio_rows) else None
-                loss = gdt_loss(inputs.assemble(video, audio), structure, config.temperature)
+                loss = batch_loss(embed_video, embed_audio, inputs, structure, config.temperature)
             if not torch.isfinite(loss):
                 raise TrainingFailed(f"non-finite loss ({loss.item()})", step)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if spec.grad_clip is not None:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), spec.grad_clip)
-            optimizer.step()
+            optimizer_step(model, loss, optimizer, spec.grad_clip)
             scheduler.step()
         except torch.OutOfMemoryError as error:
             raise TrainingFailed(f"out of memory: {str(error).splitlines()[0]}", step) from error
