@@ -1,9 +1,13 @@
 """From a request body to a study spec the service will run, or field-level problems saying why not.
 
 Three layers, each naming the field: the JSON itself (malformed, non-finite or absurdly large numbers,
-not an object), the search layer's `load_spec` (types, unknown fields, GDT rules), and the service's own
-limits (budgets, sizes, the database it owns) plus a check that the GDT configuration space holds at
-least one valid configuration -- a study that could never train anything is refused up front.
+not an object), the search layer's `load_spec` (types, bounds, unknown fields, GDT rules), and the
+service's own policy: limits (budgets, sizes, a study's estimated cost), what the server alone decides
+(the database, the data folders -- a client names datasets the operator registered, never paths -- the
+clip cache, the Ray cluster and its storage, the devices its workers offer), plus a check that the GDT
+configuration space holds at least one valid configuration -- a study that could never train anything is
+refused up front. `server_side` turns a queued spec into the one a worker runs: names resolved to the
+registered folders, and every location taken from the worker's settings.
 """
 
 from __future__ import annotations
@@ -14,8 +18,11 @@ import time
 from typing import Any
 
 from api.db import normalize_url
-from api.settings import Limits
+from api.settings import CACHE_ENV, DATA_ROOTS_ENV, DEVICES_ENV, RAY_ADDRESS_ENV, RAY_STORAGE_ENV, Limits, Settings
 from search.spec import Range, SpecError, StudySpec, load_spec
+
+DATA_ROOT_FIELDS = ("pretrain_root", "hmdb_root", "ucf_root")
+INVARIANCE_CLIPS = 8  # clips the invariance probe encodes per probe video (original + transformed ones)
 
 MAX_INT = 2**63 - 1
 
@@ -124,6 +131,138 @@ def service_problems(spec: StudySpec, limits: Limits, database_url: str) -> list
     return problems
 
 
+def policy_problems(spec: StudySpec, settings: Settings) -> list[tuple[str, str]]:
+    """Where the study would read, write and connect, and on which device: the server decides."""
+    problems: list[tuple[str, str]] = []
+    roots = settings.data_roots
+    registered = ", ".join(sorted(roots)) if roots else f"none; the operator registers them in {DATA_ROOTS_ENV}"
+    for name in DATA_ROOT_FIELDS:
+        value = getattr(spec.data, name)
+        if value is not None and value not in roots:
+            problems.append(
+                (
+                    f"data.{name}",
+                    f"the name of a dataset registered on this server, not a path (registered: {registered});"
+                    f" got {value!r}",
+                )
+            )
+    if spec.data.cache_root is not None:
+        problems.append(("data.cache_root", f"the clip cache is the server's ({CACHE_ENV}); leave it out"))
+    if spec.ray.address is not None:
+        problems.append(("ray.address", f"studies run on the server's Ray cluster ({RAY_ADDRESS_ENV}); leave it out"))
+    if spec.ray.storage_path is not None:
+        problems.append(
+            ("ray.storage_path", f"Ray's experiment folder is the server's ({RAY_STORAGE_ENV}); leave it out")
+        )
+    devices = offered_devices(settings)
+    if spec.device != "auto" and spec.device not in devices:
+        problems.append(
+            (
+                "device",
+                f"{spec.device!r} is not offered by this service's workers (offered: auto, {', '.join(devices)};"
+                f" set by {DEVICES_ENV})",
+            )
+        )
+    return problems
+
+
+def offered_devices(settings: Settings) -> tuple[str, ...]:
+    """The devices a study may ask for: the operator's list, else what this machine has."""
+    from api.settings import local_devices
+
+    return settings.devices if settings.devices is not None else local_devices()
+
+
+def _si(value: float) -> str:
+    return f"{value:.3g}"
+
+
+def _bytes(value: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if value < 1024 or unit == "PiB":
+            return f"{value:.3g} {unit}"
+        value /= 1024
+    return f"{value:.3g}"  # unreachable
+
+
+def cost_problems(spec: StudySpec, limits: Limits) -> list[tuple[str, str]]:
+    """A study's estimated cost against the server's limits: values that are each within their own bound
+    can still multiply into more work than the machine has. Each problem names the fields that drive it."""
+    problems: list[tuple[str, str]] = []
+    world, trial, evaluation = spec.data.world, spec.trial, spec.evaluation
+    n_trials = spec.search.n_trials or 1  # a study with only a timeout is bounded by the timeout
+    world_videos = world.videos_per_class * len(world.classes)
+    if spec.data.kind == "world":
+        frames, samples = round(world.duration_s * world.fps), round(world.duration_s * world.sample_rate)
+        data_bytes = 2 * world_videos * (frames * world.height * world.width * 3 + samples * 4)  # + proxy world
+        if data_bytes > limits.data_bytes:
+            problems.append(
+                (
+                    "data.world",
+                    f"the decoded worlds would take {_bytes(data_bytes)} (2 worlds x {world_videos} videos x"
+                    f" {frames} frames x {world.height}x{world.width} pixels x 3, plus audio), more than this"
+                    f" server's limit of {_bytes(limits.data_bytes)} (GDT_SEARCH_MAX_DATA_BYTES); driven by"
+                    " data.world.videos_per_class, classes, duration_s, fps, height, width and sample_rate",
+                )
+            )
+    budget = max(spec.clip_budgets)
+    if trial.epochs is not None and spec.data.kind == "world":
+        steps = math.ceil(trial.epochs * world_videos / 2)  # worst case: K_i = 2 videos per batch
+        steps_text = f"trial.epochs {trial.epochs:g} x {world_videos} videos / 2 per batch = {steps} steps"
+    else:
+        steps, steps_text = trial.steps, f"trial.steps {trial.steps}"
+    train_clips = budget * steps * n_trials
+    if train_clips > limits.train_clips:
+        problems.append(
+            (
+                "trial.steps" if trial.epochs is None else "trial.epochs",
+                f"the study would train on {_si(train_clips)} clips (clip_budget {budget} x {steps_text} x"
+                f" search.n_trials {n_trials}), more than this server's limit of {_si(limits.train_clips)}"
+                " (GDT_SEARCH_MAX_TRAIN_CLIPS); lower clip_budget, the steps or search.n_trials",
+            )
+        )
+    if spec.data.kind == "world":
+        proxy_videos = world_videos
+        per_evaluation = (
+            proxy_videos * evaluation.clips_per_video
+            + min(evaluation.invariance_videos, proxy_videos) * INVARIANCE_CLIPS
+        )
+        evaluations = 1 + (steps // trial.eval_every if trial.eval_every else 0)
+        eval_clips = per_evaluation * evaluations * n_trials
+        if eval_clips > limits.eval_clips:
+            problems.append(
+                (
+                    "evaluation",
+                    f"the study would encode {_si(eval_clips)} clips to evaluate ({proxy_videos} proxy videos x"
+                    f" evaluation.clips_per_video {evaluation.clips_per_video} + evaluation.invariance_videos"
+                    f" x {INVARIANCE_CLIPS}, x {evaluations} evaluations per trial (trial.eval_every) x"
+                    f" search.n_trials {n_trials}), more than this server's limit of {_si(limits.eval_clips)}"
+                    " (GDT_SEARCH_MAX_EVAL_CLIPS)",
+                )
+            )
+    return problems
+
+
+def server_side(spec: StudySpec, settings: Settings) -> StudySpec:
+    """The spec a worker runs: dataset names resolved to this server's folders, the cache, Ray cluster and
+    Ray storage from its settings -- whatever a stored spec says about them. ValueError names a dataset
+    that is no longer registered."""
+    data = {"cache_root": settings.cache_root}
+    for name in DATA_ROOT_FIELDS:
+        value = getattr(spec.data, name)
+        if value is not None:
+            if value not in settings.data_roots:
+                raise ValueError(f"data.{name}: dataset {value!r} is not registered on this worker ({DATA_ROOTS_ENV})")
+            data[name] = settings.data_roots[value]
+    ray = {"address": settings.ray_address, "storage_path": settings.ray_storage}
+    return spec.model_copy(
+        update={
+            "data": spec.data.model_copy(update=data),
+            "ray": spec.ray.model_copy(update=ray),
+        }
+    )
+
+
 def no_valid_configuration(spec: StudySpec, max_checked: int, max_seconds: float = 2.0) -> str | None:
     """Why the GDT space has no valid configuration, or None when it has one (or is too big to tell quickly).
 
@@ -159,13 +298,16 @@ def _precheck(raw: dict, limits: Limits) -> list[tuple[str, str]]:
     return problems
 
 
-def validate_submission(raw: dict, limits: Limits, database_url: str) -> StudySpec:
+def validate_submission(raw: dict, limits: Limits, database_url: str, settings: Settings | None = None) -> StudySpec:
     """The spec to enqueue; raises SpecError with every problem, each naming its field."""
+    settings = settings or Settings(database_url=database_url, limits=limits)
     problems = _precheck(raw, limits)
     if problems:
         raise SpecError(problems)
     spec = load_spec(raw)
-    problems = service_problems(spec, limits, database_url)
+    problems = service_problems(spec, limits, database_url) + policy_problems(spec, settings)
+    if not problems:  # a cost is estimated from values that are each within their own limits
+        problems = cost_problems(spec, limits)
     if problems:
         raise SpecError(problems)
     reason = no_valid_configuration(spec, limits.space_checked, limits.space_check_seconds)

@@ -3,8 +3,9 @@
 The loop: reap studies of dead workers, claim the oldest queued study, start `api.study_process` in a
 new session, and while it runs heartbeat every `heartbeat_s` -- which is also when a cancel request or
 a lost claim is noticed, and the child's process group is terminated (SIGTERM, then SIGKILL after
-`cancel_grace_s`). When the child exits the study is finished (completed), failed (it cannot run), or
-requeued (the child crashed; after `max_attempts` claims it is failed). SIGTERM / SIGINT stop the worker
+`cancel_grace_s`). When the child exits the study is finished (completed), failed at once with the
+child's reason (it cannot run: a configuration error, or every trial failed), or requeued (the child
+crashed; after `max_attempts` claims it is failed). SIGTERM / SIGINT stop the worker
 gracefully: the running study is requeued at once, without counting an attempt. A worker that is
 SIGKILLed stops heartbeating; any other worker or the API process then requeues its study after
 `stale_after_s`, and its child notices its parent is gone and kills itself.
@@ -23,10 +24,12 @@ import time
 import uuid
 from pathlib import Path
 
+from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 
 from api import queue
 from api.db import Database, migrate
+from api.models import Study
 from api.settings import Settings
 from api.study_process import CLAIM_LOST, STUDY_ERROR
 
@@ -151,6 +154,10 @@ class Worker:
             start_new_session=True,
         )
 
+    def _study_error(self, study_id: int) -> str | None:
+        with self.db.read() as session:
+            return session.scalar(select(Study.error).where(Study.id == study_id))
+
     def run_study(self, claimed: queue.Claimed) -> str:
         """Run one claimed study to its end; returns what became of it."""
         s = self.settings
@@ -191,9 +198,10 @@ class Worker:
         if code == CLAIM_LOST:
             self.log(f"study {claimed.id}: claim lost")
             return "lost"
-        if code == STUDY_ERROR:
-            queue.finish(self.db, claimed.id, self.id, "failed", "the study cannot run", "the study cannot run")
-            self.log(f"study {claimed.id}: failed (the study cannot run)")
+        if code == STUDY_ERROR:  # not a crash: the child recorded why, and running it again cannot help
+            reason = self._study_error(claimed.id) or "the study cannot run"
+            queue.finish(self.db, claimed.id, self.id, "failed", reason, f"the study failed: {reason}")
+            self.log(f"study {claimed.id}: failed ({reason})")
             return "failed"
         what = f"signal {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
         status = queue.release(

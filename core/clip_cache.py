@@ -359,4 +359,21 @@ def build_folder_cache(
         video = decode_video_file(files[i], settings)
         return video.frames, video.audio
 
-    return _build(cache_root / f"folder-{key}", names, decode, meta, per_video, show_progress, on_video)
+    cache = _build(cache_root / f"folder-{key}", names, decode, meta, per_video, show_progress, on_video)
+    if cache.num_videos == 0:
+        raise EmptyFolderError(root, files, cache.report)
+    return cache
+
+
+class EmptyFolderError(ValueError):
+    """A folder with no usable video: none with a video extension, or every one skipped (with why)."""
+
+    def __init__(self, root: Path, files: Sequence[Path], report: Sequence[SkippedFile], shown: int = 10) -> None:
+        if not files:
+            message = f"no video files under {root} (looked for {', '.join(VIDEO_EXTENSIONS)})"
+        else:
+            reasons = "; ".join(f"{Path(s.path).name}: {s.reason}" for s in report[:shown])
+            more = f"; ... and {len(report) - shown} more" if len(report) > shown else ""
+            message = f"every file under {root} was skipped ({len(files)} of {len(files)}): {reasons}{more}"
+        super().__init__(message)
+        self.root, self.report = root, list(report)

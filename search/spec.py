@@ -55,11 +55,59 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+SEED = {"ge": 0, "le": 2**32 - 1}
+# Bounds of the numeric fields of the core sections (dataclass -> field -> pydantic constraints): generous
+# for research, but every field that multiplies work is capped, so no single value can exhaust a machine.
+# A study's total cost is checked by whoever runs it (the service: api.submit).
+SECTION_BOUNDS: dict[str, dict[str, dict[str, float]]] = {
+    "WorldConfig": {
+        "seed": SEED,
+        "videos_per_class": {"ge": 1, "le": 100_000},
+        "duration_s": {"gt": 0, "le": 3600},
+        "fps": {"ge": 1, "le": 120},
+        "height": {"ge": 8, "le": 2048},
+        "width": {"ge": 8, "le": 2048},
+        "sample_rate": {"ge": 1000, "le": 192_000},
+        "train_fraction": {"gt": 0, "lt": 1},
+        "num_splits": {"ge": 1, "le": 10},
+        "pixel_noise": {"ge": 0, "le": 255},
+        "audio_noise": {"ge": 0, "le": 10},
+    },
+    "DataSpec": {
+        "proxy_seed_offset": {"ge": 0, "le": 2**31},
+        "decode_fps": {"gt": 0, "le": 120},
+        "short_side": {"ge": 8, "le": 2048},
+        "split": {"ge": 1, "le": 10},
+        "clip_frames": {"ge": 1, "le": 512},
+    },
+    "TrainSpec": {
+        "steps": {"ge": 1, "le": 10**8},
+        "epochs": {"gt": 0, "le": 10**6},
+        "seconds": {"gt": 0, "le": 30 * 24 * 3600},
+        "grad_clip": {"gt": 0, "le": 1e6},
+        "seed": SEED,
+        "num_workers": {"ge": 0, "le": 64},
+        "checkpoint_every": {"ge": 1, "le": 10**8},
+        "eval_every": {"ge": 1, "le": 10**8},
+    },
+    "EvalSpec": {
+        "clips_per_video": {"ge": 1, "le": 64},
+        "chunk": {"ge": 1, "le": 8192},
+        "max_train_per_class": {"ge": 1, "le": 10**6},
+        "max_test_per_class": {"ge": 1, "le": 10**6},
+        "invariance_videos": {"ge": 1, "le": 10_000},
+        "seed": SEED,
+    },
+}
+
+
 def _section(name: str, instance: Any, exclude: tuple[str, ...] = ()) -> type[BaseModel]:
-    """A pydantic model with the fields, types and (embedded-default) values of a core dataclass."""
+    """A pydantic model with the fields, types and (embedded-default) values of a core dataclass, and
+    the bounds SECTION_BOUNDS gives its numeric fields."""
     hints = typing.get_type_hints(type(instance))
+    bounds = SECTION_BOUNDS.get(type(instance).__name__, {})
     fields = {
-        f.name: (hints[f.name], getattr(instance, f.name))
+        f.name: (hints[f.name], Field(getattr(instance, f.name), **bounds.get(f.name, {})))
         for f in dataclasses.fields(instance)
         if f.name not in exclude and not dataclasses.is_dataclass(getattr(instance, f.name))
     }
@@ -79,8 +127,8 @@ class DataSection(_DataBase):  # type: ignore[misc, valid-type]
 class EncodersSection(_Strict):
     video: str = DEFAULT_TRIAL.video_encoder
     audio: str = DEFAULT_TRIAL.audio_encoder
-    feature_dim: int = DEFAULT_TRIAL.feature_dim
-    width: int = DEFAULT_TRIAL.width
+    feature_dim: int = Field(DEFAULT_TRIAL.feature_dim, ge=1, le=8192)
+    width: int = Field(DEFAULT_TRIAL.width, ge=1, le=1024)
 
 
 class FactorSearch(_Strict):
@@ -151,33 +199,33 @@ class ObjectiveSection(_Strict):
 
 class PrunerSection(_Strict):
     kind: Literal["none", "median", "hyperband", "successive_halving", "asha"] = "none"
-    n_startup_trials: int = Field(2, ge=0)  # median: trials completed before it prunes
-    n_warmup_steps: int = Field(0, ge=0)  # median: steps before it prunes within a trial
-    min_resource: int | None = Field(None, ge=1)  # hyperband / successive halving / ASHA grace; default eval_every
-    reduction_factor: int = Field(3, ge=2)
+    n_startup_trials: int = Field(2, ge=0, le=10**6)  # median: trials completed before it prunes
+    n_warmup_steps: int = Field(0, ge=0, le=10**8)  # median: steps before it prunes within a trial
+    min_resource: int | None = Field(None, ge=1, le=10**8)  # hyperband / halving / ASHA grace; default eval_every
+    reduction_factor: int = Field(3, ge=2, le=100)
 
 
 class SearchSection(_Strict):
     sampler: Literal["tpe", "gp", "random", "grid", "bruteforce"] = "tpe"
-    seed: int | None = 0
-    n_startup_trials: int = Field(10, ge=0)  # TPE / GP: random trials first
+    seed: int | None = Field(0, ge=0, le=2**32 - 1)
+    n_startup_trials: int = Field(10, ge=0, le=10**6)  # TPE / GP: random trials first
     n_trials: int | None = Field(20, ge=1)  # trained trials (duplicates and infeasible ones are free); None: all
-    timeout_s: float | None = Field(None, gt=0)
-    workers: int = Field(1, ge=1)  # Optuna: worker processes on the one study
-    threads: int | None = Field(None, ge=1)  # torch CPU threads per worker (None: torch's default)
+    timeout_s: float | None = Field(None, gt=0, le=365 * 24 * 3600)
+    workers: int = Field(1, ge=1, le=1024)  # Optuna: worker processes on the one study
+    threads: int | None = Field(None, ge=1, le=1024)  # torch CPU threads per worker (None: torch's default)
     pruner: PrunerSection = Field(default_factory=PrunerSection)
-    heartbeat_s: int = Field(10, ge=1)  # a worker's running trial is failed (and retried) after grace_s silence
-    grace_s: int | None = Field(None, ge=1)  # default 3 x heartbeat_s
-    max_retry: int = Field(2, ge=0)  # retries of a trial whose worker died
-    max_idle_proposals: int = Field(200, ge=1)  # stop after this many proposals in a row train nothing new
+    heartbeat_s: int = Field(10, ge=1, le=3600)  # a worker's running trial is failed (and retried) after grace_s
+    grace_s: int | None = Field(None, ge=1, le=86_400)  # default 3 x heartbeat_s
+    max_retry: int = Field(2, ge=0, le=100)  # retries of a trial whose worker died
+    max_idle_proposals: int = Field(200, ge=1, le=100_000)  # stop after this many proposals in a row train nothing new
 
 
 class RaySection(_Strict):
     address: str | None = None  # default: $RAY_ADDRESS, else a local Ray
-    num_cpus: int | None = Field(None, ge=1)  # a local Ray's CPUs (default: all)
-    cpus_per_trial: float = Field(1.0, gt=0)
-    gpus_per_trial: float = Field(0.0, ge=0)  # fractions share one GPU between trials, e.g. 0.25
-    max_concurrent: int | None = Field(None, ge=1)
+    num_cpus: int | None = Field(None, ge=1, le=100_000)  # a local Ray's CPUs (default: all)
+    cpus_per_trial: float = Field(1.0, gt=0, le=1024)
+    gpus_per_trial: float = Field(0.0, ge=0, le=64)  # fractions share one GPU between trials, e.g. 0.25
+    max_concurrent: int | None = Field(None, ge=1, le=100_000)
     storage_path: str | None = None  # Ray's experiment folder root (default: ./ray_results)
 
 
@@ -195,7 +243,8 @@ class StudySpec(_Strict):
     encoders: EncodersSection = Field(default_factory=EncodersSection)
     trial: TrialSection = Field(default_factory=TrialSection)  # type: ignore[valid-type]
     evaluation: EvaluationSection = Field(default_factory=EvaluationSection)  # type: ignore[valid-type]
-    device: str = "auto"
+    # "auto" (CUDA when the machine has it), "cpu", "cuda", "cuda:<index>" or "mps"
+    device: str = Field("auto", pattern=r"^(auto|cpu|mps|cuda(:[0-9]{1,3})?)$")
     objective: ObjectiveSection = Field(default_factory=ObjectiveSection)
     search: SearchSection = Field(default_factory=SearchSection)
     ray: RaySection = Field(default_factory=RaySection)
@@ -329,6 +378,10 @@ _UNION_FIELDS = {
 }
 
 
+_BOUND_WORDS = {"less_than_equal": "at most", "less_than": "less than", "greater_than_equal": "at least",
+                "greater_than": "more than"}  # fmt: skip
+
+
 def _union_field(loc: list[str]) -> tuple[str, str] | None:
     """(dotted field, what it accepts) when `loc` is inside a several-shapes field."""
     for pattern, accepts in _UNION_FIELDS.items():
@@ -351,6 +404,11 @@ def _pydantic_problems(error: ValidationError) -> list[tuple[str, str]]:
             continue
         field = ".".join(loc) or "<root>"
         message = item["msg"]
+        if loc == ["device"] and item["type"] == "string_pattern_mismatch":
+            message = f"expected 'auto', 'cpu', 'cuda', 'cuda:<index>' or 'mps', got {item.get('input')!r}"
+        if item["type"] in _BOUND_WORDS:
+            limit = next(iter((item.get("ctx") or {}).values()), "?")
+            message = f"{_BOUND_WORDS[item['type']]} {limit}, got {item.get('input')!r}"
         if item["type"] == "extra_forbidden":
             allowed = _allowed_fields(loc[:-1])
             message = "unknown field" + (f" (allowed: {', '.join(allowed)})" if allowed else "")
