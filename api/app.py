@@ -222,7 +222,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         """Queue a study (a study spec, JSON). 422 names every bad field, and refuses a space without a valid
         GDT configuration; a worker runs it."""
         raw = parse_body(await _read_body(request, limits.body_bytes), limits.body_bytes)
-        spec = await run_in_threadpool(validate_submission, raw, limits, db.url)
+        spec = await run_in_threadpool(validate_submission, raw, limits, db.url, settings)
         study = await run_in_threadpool(queue.enqueue, db, spec)
         url = f"/studies/{study.id}"
         created = Created(id=study.id, name=study.name, status=study.status, url=url)
