@@ -49,6 +49,7 @@ def cluster(tmp_path):
         **os.environ,
         "GDT_SEARCH_DATABASE_URL": database,
         "GDT_SEARCH_CACHE": str(tmp_path / "cache"),
+        "GDT_SEARCH_RAY_STORAGE": str(tmp_path / "ray_results"),  # the server's, never a request's
         "RAY_ADDRESS": f"127.0.0.1:{ray_port}",
         "RAY_USAGE_STATS_ENABLED": "0",
         # Token authentication, the same token on every process of the cluster (as in docker-compose.yml).
@@ -107,7 +108,7 @@ def cluster(tmp_path):
 
 def test_a_ray_study_runs_end_to_end_on_the_native_topology(cluster):
     base, logs = cluster
-    ray = {"cpus_per_trial": 1, "storage_path": str(logs / "ray_results")}
+    ray = {"cpus_per_trial": 1}
     spec = tiny_spec(name="topology", n_trials=3) | {"backend": "ray", "ray": ray}
     studies = [httpx.post(f"{base}/studies", json=spec | {"name": f"topology-{i}"}, timeout=30) for i in range(2)]
     assert all(r.status_code == 201 for r in studies), [r.text for r in studies]
