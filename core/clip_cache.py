@@ -4,7 +4,8 @@ A study's trials and their data-loader workers never decode video: they read fra
 this store, which the OS page cache shares between processes. Layout of one cache directory::
 
     <cache_root>/<kind>-<key>/
-        meta.json     settings, dataset identity, names, labels, splits, the skip report; written last
+        meta.json     settings, dataset identity, names, labels, splits, the skip report and the
+                      truncated files kept (``report``, ``truncated``); written last
         index.npy     (N, 7) int64: frame offset, T, C, H, W, audio offset, samples
         frames.npy    every video's (T, C, H, W) uint8 frames, concatenated flat
         audio.npy     every video's (samples,) float32 mono waveform, concatenated flat
@@ -42,6 +43,7 @@ from core.video_folder import (
     decode_video_file,
     folder_identity,
     list_video_files,
+    unusable_entries,
 )
 from core.world import WorldConfig, generate_video, world_items
 
@@ -117,7 +119,13 @@ class ClipCache:
 
     @property
     def report(self) -> list[SkippedFile]:
+        """The files left out, and why."""
         return [SkippedFile(p, r) for p, r in self.meta["report"]]
+
+    @property
+    def truncated(self) -> list[SkippedFile]:
+        """The videos kept although they decode to much less than their header declares, and how much."""
+        return [SkippedFile(p, r) for p, r in self.meta.get("truncated", [])]
 
     def num_frames(self, i: int) -> int:
         return int(self.index[i, 1])
@@ -167,7 +175,8 @@ class ClipCache:
 
 
 # A source yields, for video i, (frames, audio) or raises BadVideoError.
-Decode = Callable[[int], tuple[np.ndarray, np.ndarray]]
+# Video i -> (frames, audio), or (frames, audio, note) where note says what is wrong with a kept video.
+Decode = Callable[[int], tuple[np.ndarray, np.ndarray] | tuple[np.ndarray, np.ndarray, str | None]]
 
 
 def _cache_key(payload: dict) -> str:
@@ -191,8 +200,10 @@ def _build(
     per_video_meta: dict[str, Sequence[Any]],
     show_progress: bool,
     on_video: Callable[[int], None] | None,
+    unlisted: Sequence[SkippedFile] = (),
 ) -> ClipCache:
-    """Build (or resume, or just open) the cache at cache_dir under its file lock."""
+    """Build (or resume, or just open) the cache at cache_dir under its file lock; `unlisted` are entries
+    skipped before decoding (not files), reported with the files that fail to decode."""
     cache_dir.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(cache_dir) + ".lock"):
         if (cache_dir / "meta.json").exists():
@@ -206,32 +217,40 @@ def _build(
             if (parts / f"{i}.npz").exists() or (parts / f"{i}.skip.json").exists():
                 continue  # done by an earlier, interrupted build
             try:
-                frames, audio = decode(i)
+                frames, audio, *note = decode(i)
             except BadVideoError as exc:
                 _write_atomic(
                     parts / f"{i}.skip.json", lambda f, e=exc: f.write(json.dumps([e.path, e.reason]).encode())
                 )
             else:
+                if note and note[0]:  # written first: a part is done once its .npz exists
+                    _write_atomic(parts / f"{i}.note.json", lambda f, n=note[0]: f.write(json.dumps(n).encode()))
                 _write_atomic(parts / f"{i}.npz", lambda f, a=frames, b=audio: np.savez(f, frames=a, audio=b))
             built += 1
             if on_video is not None:
                 on_video(i)
-        _pack(cache_dir, names, meta, per_video_meta)
+        _pack(cache_dir, names, meta, per_video_meta, [[s.path, s.reason] for s in unlisted])
         shutil.rmtree(parts)
         return ClipCache(cache_dir, built_now=built)
 
 
 def _pack(
-    cache_dir: Path, names: Sequence[str], meta: dict[str, Any], per_video_meta: dict[str, Sequence[Any]]
+    cache_dir: Path,
+    names: Sequence[str],
+    meta: dict[str, Any],
+    per_video_meta: dict[str, Sequence[Any]],
+    unlisted: list[list[str]],
 ) -> None:
     """Concatenate the parts into frames.npy / audio.npy, then write index.npy and meta.json."""
     parts = cache_dir / "parts"
-    keep, report, shapes = [], [], []
+    keep, report, shapes, truncated = [], list(unlisted), [], []
     for i in range(len(names)):
         skip = parts / f"{i}.skip.json"
         if skip.exists():
             report.append(json.loads(skip.read_text()))
             continue
+        if (parts / f"{i}.note.json").exists():
+            truncated.append([names[i], json.loads((parts / f"{i}.note.json").read_text())])
         with np.load(parts / f"{i}.npz") as z:
             # npz members are read lazily: only the .npy headers are parsed here.
             shapes.append((z["frames"].shape, z["audio"].shape[0]))
@@ -261,6 +280,7 @@ def _pack(
         "index_columns": list(_INDEX_COLUMNS),
         "names": [names[i] for i in keep],
         "report": report,
+        "truncated": truncated,
         **{k: [v[i] for i in keep] for k, v in per_video_meta.items()},
     }
     _write_atomic(cache_dir / "meta.json", lambda f: f.write(json.dumps(full, indent=1).encode()))
@@ -315,7 +335,9 @@ def build_folder_cache(
 ) -> ClipCache:
     """The cache of every usable video file under ``root``, decoded once with torchcodec.
 
-    Unusable files (corrupt, no audio, too short) are skipped and listed in the cache's ``report``.
+    Unusable files (corrupt, no audio, too short, a directory or broken link with a video's name) are
+    skipped and listed in the cache's ``report``; truncated files are kept and listed in ``truncated``.
+    A folder with no usable video raises EmptyFolderError, which lists every skipped file.
     With ``label_from_parent`` each file's folder name is its class (HMDB/UCF layout).
     ``split_tags`` maps a file's path relative to ``root`` to its HMDB-style tags, one per split
     (1 train, 2 test, 0 unused); files it does not name get 0 everywhere. They become ``splits``.
@@ -324,6 +346,7 @@ def build_folder_cache(
     settings = settings or DecodeSettings()
     cache_root = Path(cache_root) if cache_root is not None else default_cache_root()
     files = list_video_files(root, extensions)
+    unlisted = unusable_entries(root, extensions)
     identity = folder_identity(root, files)
     key = _cache_key(
         {
@@ -333,6 +356,8 @@ def build_folder_cache(
             "settings": asdict(settings),
             "label_from_parent": label_from_parent,
             "split_tags": sorted((k, list(v)) for k, v in (split_tags or {}).items()),
+            # so that the report lists them (only when there are some: other caches keep their keys)
+            **({"unusable": [s.path for s in unlisted]} if unlisted else {}),
         }
     )
     names = [p.relative_to(root).as_posix() for p in files]
@@ -355,25 +380,25 @@ def build_folder_cache(
         width = max((len(v) for v in split_tags.values()), default=0)
         per_video["splits"] = [[int(t) for t in split_tags.get(name, [0] * width)] for name in names]
 
-    def decode(i: int) -> tuple[np.ndarray, np.ndarray]:
+    def decode(i: int) -> tuple[np.ndarray, np.ndarray, str | None]:
         video = decode_video_file(files[i], settings)
-        return video.frames, video.audio
+        return video.frames, video.audio, video.truncated
 
-    cache = _build(cache_root / f"folder-{key}", names, decode, meta, per_video, show_progress, on_video)
+    cache = _build(cache_root / f"folder-{key}", names, decode, meta, per_video, show_progress, on_video, unlisted)
     if cache.num_videos == 0:
-        raise EmptyFolderError(root, files, cache.report)
+        raise EmptyFolderError(root, cache.report)
     return cache
 
 
 class EmptyFolderError(ValueError):
     """A folder with no usable video: none with a video extension, or every one skipped (with why)."""
 
-    def __init__(self, root: Path, files: Sequence[Path], report: Sequence[SkippedFile], shown: int = 10) -> None:
-        if not files:
+    def __init__(self, root: Path, report: Sequence[SkippedFile], shown: int = 10) -> None:
+        if not report:
             message = f"no video files under {root} (looked for {', '.join(VIDEO_EXTENSIONS)})"
         else:
             reasons = "; ".join(f"{Path(s.path).name}: {s.reason}" for s in report[:shown])
             more = f"; ... and {len(report) - shown} more" if len(report) > shown else ""
-            message = f"every file under {root} was skipped ({len(files)} of {len(files)}): {reasons}{more}"
+            message = f"every file under {root} was skipped ({len(report)} of {len(report)}): {reasons}{more}"
         super().__init__(message)
         self.root, self.report = root, list(report)

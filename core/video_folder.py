@@ -7,9 +7,11 @@ at most ``short_side`` (torchcodec's decoder-side bilinear, antialiased resize);
 aligned to the same start, ``round(T * sample_rate / fps)`` samples long.
 
 A file that cannot be used is never fatal: corrupt or unreadable files, files without a video or an
-audio stream, and files shorter than ``min_duration_s`` are skipped and listed in ``report`` as
+audio stream, files shorter than ``min_duration_s``, and entries with a video's name that are not
+files (a directory named ``x.mp4``, a broken symbolic link) are skipped and listed in ``report`` as
 (path, reason). The cheap checks read only the container header; a file that only fails during a
-full decode is reported when it is decoded.
+full decode is reported when it is decoded. A file that decodes to much less than its header declares
+(e.g. cut off by an interrupted copy) is kept with what could be decoded, and says so in ``truncated``.
 """
 
 from __future__ import annotations
@@ -71,6 +73,12 @@ class DecodedVideo:
     audio: np.ndarray
     fps: float
     sample_rate: int
+    truncated: str | None = None  # how much less than its header declares could be decoded
+
+
+# A video stream decoded to less than this share of its declared length (and by more than two frames) is
+# reported as truncated; container and stream headers of whole files agree to within a frame or two.
+TRUNCATED_BELOW = 0.9
 
 
 def list_video_files(root: str | Path, extensions: Sequence[str] = VIDEO_EXTENSIONS) -> list[Path]:
@@ -80,6 +88,22 @@ def list_video_files(root: str | Path, extensions: Sequence[str] = VIDEO_EXTENSI
         raise FileNotFoundError(f"video folder {root} does not exist or is not a directory")
     exts = {e.lower() if e.startswith(".") else "." + e.lower() for e in extensions}
     return sorted(p for p in root.rglob("*") if p.suffix.lower() in exts and p.is_file() and not p.name.startswith("."))
+
+
+def unusable_entries(root: str | Path, extensions: Sequence[str] = VIDEO_EXTENSIONS) -> list[SkippedFile]:
+    """Entries under ``root`` named like videos that are not files: each is reported, never silently dropped."""
+    exts = {e.lower() if e.startswith(".") else "." + e.lower() for e in extensions}
+    out = []
+    for p in sorted(Path(root).rglob("*")):
+        if p.suffix.lower() not in exts or p.name.startswith(".") or p.is_file():
+            continue
+        if p.is_symlink() and not p.exists():
+            out.append(SkippedFile(str(p), f"broken symbolic link (its target {p.readlink()} does not exist)"))
+        elif p.is_dir():
+            out.append(SkippedFile(str(p), "a directory, not a video file"))
+        else:
+            out.append(SkippedFile(str(p), "not a regular file"))
+    return out
 
 
 def folder_identity(root: str | Path, files: Sequence[Path]) -> str:
@@ -166,6 +190,7 @@ def decode_video_file(path: str | Path, settings: DecodeSettings) -> DecodedVide
     except Exception as exc:  # noqa: BLE001
         raise BadVideoError(path, f"decode error ({_short_message(exc)})") from exc
 
+    truncated = _truncation(meta, v_end - t0, n_frames, settings.fps)
     # Align the audio to the video's first frame and cut it to the frames' span.
     n_samples = round(n_frames * settings.sample_rate / settings.fps)
     offset = round((t0 - a_start) * settings.sample_rate)
@@ -176,7 +201,26 @@ def decode_video_file(path: str | Path, settings: DecodeSettings) -> DecodedVide
     if len(audio) < n_samples:  # codecs may end a few samples early
         audio = np.pad(audio, (0, n_samples - len(audio)))
     return DecodedVideo(
-        np.ascontiguousarray(frames), audio.astype(np.float32, copy=False), settings.fps, settings.sample_rate
+        np.ascontiguousarray(frames),
+        audio.astype(np.float32, copy=False),
+        settings.fps,
+        settings.sample_rate,
+        truncated,
+    )
+
+
+def _truncation(meta, decoded_s: float, n_frames: int, fps: float) -> str | None:
+    """What a video stream lost against its header (the longest length it declares), or None."""
+    header = meta.streams[meta.best_video_stream_index]
+    declared = [header.duration_seconds_from_header]
+    if header.num_frames_from_header and header.average_fps_from_header:
+        declared.append(header.num_frames_from_header / header.average_fps_from_header)
+    longest = max((d for d in declared if d), default=None)
+    if longest is None or decoded_s >= TRUNCATED_BELOW * longest or longest - decoded_s <= 2 / fps:
+        return None
+    return (
+        f"truncated: {decoded_s:.2f} s of the {longest:.2f} s its header declares could be decoded"
+        f" ({n_frames} of {math.floor(longest * fps + 1e-6)} frames kept)"
     )
 
 
@@ -202,7 +246,7 @@ class VideoFolder:
         self.settings = settings or DecodeSettings()
         self.extensions = tuple(extensions)
         self.candidates = list_video_files(self.root, self.extensions)
-        self.report: list[SkippedFile] = []
+        self.report: list[SkippedFile] = unusable_entries(self.root, self.extensions)
         self.files: list[Path] = []
         for path in self.candidates:
             reason = probe_video_file(path, self.settings.min_duration_s) if probe else None
