@@ -12,15 +12,30 @@ from core.presets import PRESETS, preset
 from core.validity import validate
 
 
+class UsageError(Exception):
+    """Bad input on the command line: `main` prints the message and exits with status 2."""
+
+
 def _parse_choices(items: list[str]) -> dict[str, str | tuple[str, int]]:
     """["TR=distinctive", "TS=invariant:3"] -> {"TR": "distinctive", "TS": ("invariant", 3)}."""
+    from core.factors import CATALOGUE, Choice
+
+    allowed = ", ".join(c.value for c in Choice)
     choices: dict[str, str | tuple[str, int]] = {}
     for item in items:
-        name, _, value = item.partition("=")
-        if not value:
-            raise SystemExit(f"gdt-search: expected FACTOR=CHOICE[:K], got '{item}'")
-        choice, _, k = value.partition(":")
-        choices[name] = (choice, int(k)) if k else choice
+        name, sep, value = item.partition("=")
+        if not sep or not name or not value:
+            raise UsageError(f"expected FACTOR=CHOICE[:K], got '{item}'")
+        if name not in CATALOGUE:
+            raise UsageError(f"'{item}': unknown factor '{name}'; known factors: {', '.join(CATALOGUE)}")
+        if name in choices:
+            raise UsageError(f"'{item}': factor {name} is given twice; give each factor once")
+        choice, colon, k = value.partition(":")
+        if choice not in {c.value for c in Choice}:
+            raise UsageError(f"'{item}': unknown choice '{choice}' for {name}; choices: {allowed}")
+        if colon and not (k.isdigit() and int(k) >= 1):
+            raise UsageError(f"'{item}': K_m must be a positive integer, got '{k}'")
+        choices[name] = (choice, int(k)) if colon else choice
     return choices
 
 
@@ -35,14 +50,20 @@ def _structure_line(config: GDTConfig) -> str:
 
 
 def cmd_presets(args: argparse.Namespace) -> int:
+    invalid = 0
     for name in PRESETS:
-        print(f"{name:<14} {_structure_line(preset(name, args.clip_budget))}")
-    return 0
+        try:
+            print(f"{name:<14} {_structure_line(preset(name, args.clip_budget))}")
+        except InvalidConfiguration as error:
+            print(f"{name:<14} invalid with --clip-budget {args.clip_budget}: {error}")
+            invalid += 1
+    return 2 if invalid == len(PRESETS) else 0
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    choices = _parse_choices(args.choices)
     try:
-        config = GDTConfig.build(_parse_choices(args.choices), clip_budget=args.clip_budget)
+        config = GDTConfig.build(choices, clip_budget=args.clip_budget)
         print(_structure_line(config))
     except (InvalidConfiguration, ValueError) as error:
         print(f"gdt-search check: invalid configuration: {error}", file=sys.stderr)
@@ -55,7 +76,11 @@ def cmd_trial(args: argparse.Namespace) -> int:
     from core.pretrain import TrainingFailed
     from core.trial import run_trial, small_world_trial
 
-    config = preset(args.preset, args.clip_budget)
+    try:
+        config = preset(args.preset, args.clip_budget)
+    except InvalidConfiguration as error:
+        print(f"gdt-search trial: preset {args.preset} with --clip-budget {args.clip_budget}: {error}", file=sys.stderr)
+        return 2
     spec = small_world_trial(steps=args.steps, seed=args.seed)
     print(f"trial {args.preset}: {config.describe()}  K={config.batch_size}  steps={args.steps}")
 
@@ -93,13 +118,15 @@ def _parse_overrides(items: list[str]) -> dict:
     for item in items:
         field, sep, value = item.partition("=")
         if not sep or not field:
-            raise SystemExit(f"gdt-search run: expected FIELD=VALUE, got '{item}'")
+            raise UsageError(f"--set: expected FIELD=VALUE, got '{item}'")
         overrides[field] = yaml.safe_load(value)
     return overrides
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Run a study (a spec file or a preset) without the server: progress, then the results table."""
+    from sqlalchemy.exc import DBAPIError
+
     from search.optuna_backend import StudyMismatch
     from search.presets import load_preset
     from search.recorder import ConsoleRecorder, JsonlRecorder, MultiRecorder
@@ -122,6 +149,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     except KeyError as error:
         print(f"gdt-search run: {error.args[0]}", file=sys.stderr)
         return 2
+    problem = _storage_problem(spec.database_url)
+    if problem:
+        print(f"gdt-search run: {problem}", file=sys.stderr)
+        return 2
+    reason = _no_valid_configuration(spec)
+    if reason:
+        where = f"{args.study}: factors" if args.study else f"preset {args.preset}: factors"
+        print(f"gdt-search run: {where}: {reason}", file=sys.stderr)
+        return 2
     recorders = [] if args.quiet else [ConsoleRecorder(verbose=args.verbose)]
     if args.record:
         recorders.append(JsonlRecorder(args.record))
@@ -130,6 +166,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     except (StudyMismatch, ValueError) as error:
         print(f"gdt-search run: {error}", file=sys.stderr)
         return 2
+    except (DBAPIError, OSError) as error:
+        detail = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+        print(f"gdt-search run: database {spec.database_url}: {detail}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(f"gdt-search run: interrupted; completed trials are in {spec.database_url} -- run the same command"
               " again to resume", file=sys.stderr)  # fmt: skip
@@ -137,6 +177,45 @@ def cmd_run(args: argparse.Namespace) -> int:
     print()
     print(report(summarize(study)))
     return 0
+
+
+def _no_valid_configuration(spec) -> str | None:
+    """The API's check (422 there): why the spec's GDT space has no valid configuration, or None."""
+    from api.settings import Limits
+    from api.submit import no_valid_configuration
+
+    limits = Limits()
+    return no_valid_configuration(spec, limits.space_checked, limits.space_check_seconds)
+
+
+def _storage_problem(url: str) -> str | None:
+    """Why the study's database cannot be used (a bad URL, a server that does not answer), or None."""
+    import sqlalchemy
+    from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
+
+    try:
+        parsed = sqlalchemy.engine.make_url(url)
+    except ArgumentError as error:
+        return f"storage: not a database URL: {error}"
+    shown = parsed.render_as_string(hide_password=True)
+    if parsed.get_backend_name() == "sqlite":
+        return None  # a file (its folder is created); errors opening it are reported by `run`
+    try:
+        engine = sqlalchemy.create_engine(parsed, connect_args=_connect_timeout(parsed))
+    except (ArgumentError, NoSuchModuleError, ImportError) as error:
+        return f"storage {shown}: unsupported database URL ({error})"
+    try:
+        with engine.connect():
+            return None
+    except DBAPIError as error:
+        first = str(error.orig or error).strip().splitlines()[0]
+        return f"storage {shown}: cannot connect: {first}"
+    finally:
+        engine.dispose()
+
+
+def _connect_timeout(url) -> dict:
+    return {"connect_timeout": 10} if url.get_backend_name() in ("postgresql", "mysql") else {}
 
 
 def _service_settings(args: argparse.Namespace):
@@ -147,7 +226,7 @@ def _service_settings(args: argparse.Namespace):
     try:
         return Settings.from_env(**overrides)
     except ValueError as error:
-        raise SystemExit(f"gdt-search {args.command}: {error}") from None
+        raise UsageError(str(error)) from None
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -226,7 +305,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.run(args)
+    try:
+        return args.run(args)
+    except UsageError as error:
+        print(f"gdt-search {args.command}: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
