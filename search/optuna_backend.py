@@ -2,8 +2,9 @@
 
 The study lives in an RDB storage at the spec's database URL, so a restarted runner resumes it
 (`load_if_exists`) and optuna-dashboard can open it. Every worker heartbeats its running trial; a
-trial whose worker died is failed once its heartbeat is stale and re-queued by
-`RetryHeartbeatStaleTrialCallback`, so no trial is silently lost. Several worker processes run
+trial whose worker died is failed once its heartbeat is stale and re-queued exactly once by
+`RetryOnce` (every worker that sees it stale may try; one atomic claim in the database decides who
+re-queues it), so no trial is silently lost and none is trained twice. Several worker processes run
 `optimize` on the same study. A study stops when it has trained `n_trials` trials (duplicates and
 infeasible proposals cost nothing and do not count), when the finite space is exhausted, or when
 the sampler keeps proposing nothing new.
@@ -77,6 +78,48 @@ def make_pruner(spec: StudySpec) -> optuna.pruners.BasePruner:
     return optuna.pruners.NopPruner()
 
 
+RETRY_CLAIM_ATTR = "gdt_retry_claimed"
+
+
+def claim_retry(storage: optuna.storages.RDBStorage, trial_id: int, claimant: str) -> bool:
+    """Atomically claim the right to re-queue the stale trial `trial_id`: True for exactly one caller.
+
+    Several workers can see the same trial go stale and each fail it: on SQLite nothing locks the row
+    between Optuna's read of its state and its update, so each of them then runs the stale-trial callback.
+    The claim is a row in Optuna's trial_system_attributes, whose (trial_id, key) is unique: the first
+    insert wins, on SQLite and PostgreSQL alike, whatever the timing.
+    """
+    import json
+
+    import sqlalchemy
+
+    insert = sqlalchemy.text(
+        "INSERT INTO trial_system_attributes (trial_id, key, value_json) VALUES (:trial_id, :key, :value)"
+    )
+    try:
+        with storage.engine.begin() as connection:
+            connection.execute(insert, {"trial_id": trial_id, "key": RETRY_CLAIM_ATTR, "value": json.dumps(claimant)})
+    except sqlalchemy.exc.IntegrityError:
+        return False
+    return True
+
+
+class RetryOnce(optuna.storages.RetryHeartbeatStaleTrialCallback):
+    """Optuna's retry of a heartbeat-stale trial, done by the one worker that claims it (see `claim_retry`)."""
+
+    def __init__(self, max_retry: int | None = None):
+        super().__init__(max_retry=max_retry)
+        self.storage: optuna.storages.RDBStorage | None = None
+
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        import os
+        import socket
+
+        assert self.storage is not None, "RetryOnce needs the storage it serves"
+        if claim_retry(self.storage, trial._trial_id, f"{socket.gethostname()}:{os.getpid()}"):
+            super().__call__(study, trial)
+
+
 def make_storage(spec: StudySpec, heartbeat: bool = True) -> optuna.storages.RDBStorage:
     """RDB storage on the spec's database URL (SQLite in WAL mode), with heartbeat and retry of dead trials."""
     url = spec.database_url
@@ -92,15 +135,16 @@ def make_storage(spec: StudySpec, heartbeat: bool = True) -> optuna.storages.RDB
         engine_kwargs = {"pool_pre_ping": True}
     if not heartbeat:
         return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
-    return optuna.storages.RDBStorage(
+    retry = RetryOnce(max_retry=spec.search.max_retry)
+    storage = optuna.storages.RDBStorage(
         url,
         engine_kwargs=engine_kwargs,
         heartbeat_interval=spec.search.heartbeat_s,
         grace_period=spec.search.grace_s or 3 * spec.search.heartbeat_s,
-        heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
-            max_retry=spec.search.max_retry
-        ),
+        heartbeat_stale_trial_callback=retry,
     )
+    retry.storage = storage
+    return storage
 
 
 def open_study(spec: StudySpec, storage: optuna.storages.BaseStorage | None = None, worker: int = 0) -> optuna.Study:
