@@ -62,9 +62,11 @@ class Settings:
     default_page_size: int = 50
     limits: Limits = field(default_factory=Limits)
     heartbeat_s: float = 5.0  # how often a worker says it is alive (and looks for a cancel request)
-    stale_after_s: float = 30.0  # a worker silent this long is dead: its running trials are failed (stale)
+    # A worker silent this long is dead: its running trials are failed (stale). With the reaper's interval
+    # (and an idle worker's poll), a killed worker is noticed within 2 x heartbeat_s; a live one may be 3 s late.
+    stale_after_s: float = 8.0
     poll_s: float = 2.0  # an idle worker looks for queued studies this often
-    reap_interval_s: float = 5.0  # how often the API process looks for dead workers
+    reap_interval_s: float = 2.0  # how often the API process looks for dead workers
     cancel_grace_s: float = 5.0  # SIGTERM, then SIGKILL after this long
     max_attempts: int = 5  # a study whose worker died this many times is failed instead of requeued
     migrate_on_start: bool = True
