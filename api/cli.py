@@ -127,6 +127,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     """Run a study (a spec file or a preset) without the server: progress, then the results table."""
     from sqlalchemy.exc import DBAPIError
 
+    from search.data_report import data_report
+    from search.data_report import describe as describe_data
     from search.optuna_backend import StudyMismatch
     from search.presets import load_preset
     from search.recorder import ConsoleRecorder, JsonlRecorder, MultiRecorder
@@ -176,6 +178,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 130
     print()
     print(report(summarize(study)))
+    for line in describe_data(data_report(spec)):  # files the data left out or kept truncated
+        print(line)
     return 0
 
 

@@ -91,6 +91,8 @@ class Study(Base):
     worker_id: Mapped[str | None] = mapped_column(String(200), index=True)  # claimed by (finished: ran by)
     attempts: Mapped[int] = mapped_column(Integer, default=0)  # claims so far
     error: Mapped[str | None] = mapped_column(Text)
+    # folders only: per dataset, videos used, files skipped and truncated files kept (search.data_report)
+    data_report: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     started_at: Mapped[datetime | None]

@@ -13,11 +13,16 @@ from collections import defaultdict
 from collections.abc import Iterator
 from typing import Literal
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session, defer
 
 from api.models import Event, IntermediateValue, Study, Trial
 from api.schemas import EventOut, Intermediate, Progress, StudyOut, StudySummary, TrialDetail, TrialOut
+
+
+class NoSuchTrial(LookupError):
+    """A trial number that the study does not have."""
+
 
 TrialSort = Literal["number", "score", "duration", "started_at", "finished_at"]
 _SORT_COLUMNS = {
@@ -113,6 +118,7 @@ def study_out(session: Session, study: Study) -> StudyOut:
         worker_id=study.worker_id,
         heartbeat_at=study.heartbeat_at,
         error=study.error,
+        data_report=study.data_report,
         best=trial_outs(session, [best])[0] if best is not None else None,
         spec=study.spec,
     )
@@ -177,13 +183,28 @@ def list_trials(
     offset: int,
     after: int | None = None,
 ) -> tuple[list[TrialOut], int]:
-    """A page of trials and how many match; `after` (sort=number only) is keyset pagination: the trials
-    numbered after it (before it, descending), as fast on the last page as on the first."""
+    """A page of trials and how many match; `after` is keyset pagination, as fast on the last page as on the
+    first: the trials after trial number `after` in the page's order (sort key, then number; NULL keys last).
+    With sort=number `after` may be any number; otherwise it must be one of the study's trials (NoSuchTrial)."""
     where = [Trial.study_id == study_id] + ([Trial.state == state] if state else [])
     total = session.scalar(select(func.count()).select_from(Trial).where(*where)) or 0
-    if after is not None:
-        where.append(Trial.number < after if order == "desc" else Trial.number > after)
     column = _SORT_COLUMNS[sort]
+    if after is not None and sort == "number":
+        where.append(Trial.number < after if order == "desc" else Trial.number > after)
+    elif after is not None:
+        anchor = session.execute(
+            select(column).where(Trial.study_id == study_id, Trial.number == after)
+        ).first()
+        if anchor is None:
+            raise NoSuchTrial(f"after={after}: study {study_id} has no trial {after} (with sort={sort}, after is"
+                              " the number of the previous page's last trial)")  # fmt: skip
+        value = anchor[0]
+        later = Trial.number > after
+        if value is None:  # NULL keys come last, in trial order
+            where.append(and_(column.is_(None), later))
+        else:
+            beyond = column < value if order == "desc" else column > value
+            where.append(or_(beyond, and_(column == value, later), column.is_(None)))
     key = column.desc() if order == "desc" else column.asc()
     if sort != "number":
         key = key.nulls_last()

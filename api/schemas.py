@@ -76,6 +76,11 @@ class StudyOut(StudySummary):
     worker_id: str | None
     heartbeat_at: datetime | None
     error: str | None
+    data_report: dict[str, Any] | None = Field(
+        None,
+        description="a study on folders: per dataset (pretrain, proxy), the videos used, every file skipped"
+        " and every truncated file kept, each with its reason (paths relative to the dataset)",
+    )
     best: TrialOut | None = Field(description="the completed trial with the highest score so far")
     spec: dict[str, Any] = Field(description="the full study spec, defaults filled in")
 

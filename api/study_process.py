@@ -29,6 +29,7 @@ from sqlalchemy import select, update
 
 from api.db import Database
 from api.models import Study, Trial
+from api.queue import add_event
 from api.recorder import ClaimLost, DatabaseRecorder
 from api.settings import Settings
 
@@ -89,8 +90,24 @@ def nothing_trained(db: Database, study_id: int) -> str | None:
     return f"no trial could be trained: all {len(rows)} proposals were infeasible; first, #{number}: {reason}"
 
 
+def _record_data_report(db: Database, study_id: int, worker_id: str, report: dict | None) -> None:
+    """Keep what the data left out with the study, and say so in its events when anything was."""
+    from search.data_report import describe
+
+    if report is None:
+        return
+    lines = describe(report)
+    with db.write() as session:
+        session.execute(
+            update(Study).where(Study.id == study_id, Study.worker_id == worker_id).values(data_report=report)
+        )
+        if lines:
+            add_event(session, study_id, "data", "\n".join(lines), worker_id)
+
+
 def run(study_id: int, worker_id: str, settings: Settings) -> int:
     from api.submit import server_side
+    from search.data_report import data_report
     from search.optuna_backend import StudyMismatch
     from search.runner import run_study
     from search.spec import StudySpec
@@ -109,6 +126,7 @@ def run(study_id: int, worker_id: str, settings: Settings) -> int:
         problem = device_problem(spec.device)
         if problem:
             raise ValueError(problem)
+        _record_data_report(db, study_id, worker_id, data_report(spec))
         run_study(spec, recorder)
     except ClaimLost as error:
         print(f"study {study_id}: {error}", file=sys.stderr)

@@ -158,7 +158,7 @@ def _resized(height: int, width: int, short_side: int | None) -> tuple[int, int]
 
 def decode_video_file(path: str | Path, settings: DecodeSettings) -> DecodedVideo:
     """Decode one file at the settings' fps, size and sample rate; raises BadVideoError when unusable."""
-    from torchcodec.decoders import AudioDecoder, VideoDecoder
+    from torchcodec.decoders import VideoDecoder
     from torchcodec.transforms import Resize
 
     reason, meta = _probe(path, settings.min_duration_s)
@@ -170,7 +170,7 @@ def decode_video_file(path: str | Path, settings: DecodeSettings) -> DecodedVide
         video = VideoDecoder(str(path), seek_mode="exact", transforms=[Resize(size)] if size else None)
         vmeta = video.metadata
         t0, v_end = vmeta.begin_stream_seconds, vmeta.end_stream_seconds
-        samples = AudioDecoder(str(path), sample_rate=settings.sample_rate).get_all_samples()
+        samples = _decodable_audio(path, settings.sample_rate, v_end, 1 / settings.fps)
         # Mono is the mean of the channels (ffmpeg's own downmix adds them at -3 dB, which can clip).
         wave = samples.data.mean(dim=0).numpy()
         a_start = samples.pts_seconds
@@ -188,9 +188,14 @@ def decode_video_file(path: str | Path, settings: DecodeSettings) -> DecodedVide
     try:
         frames = video.get_frames_played_at(times).data.numpy()
     except Exception as exc:  # noqa: BLE001
-        raise BadVideoError(path, f"decode error ({_short_message(exc)})") from exc
+        # A file cut off mid-packet fails on its last frames: keep the frames before the cut when they
+        # are long enough (the file is then reported as truncated).
+        frames = _decodable_prefix(video, times)
+        if len(frames) / settings.fps < max(settings.min_duration_s, 1e-9):
+            raise BadVideoError(path, f"decode error ({_short_message(exc)})") from exc
+        n_frames, v_end = len(frames), t0 + len(frames) / settings.fps
 
-    truncated = _truncation(meta, v_end - t0, n_frames, settings.fps)
+    truncated = _truncation(meta, n_frames / settings.fps, n_frames, settings.fps)
     # Align the audio to the video's first frame and cut it to the frames' span.
     n_samples = round(n_frames * settings.sample_rate / settings.fps)
     offset = round((t0 - a_start) * settings.sample_rate)
@@ -207,6 +212,43 @@ def decode_video_file(path: str | Path, settings: DecodeSettings) -> DecodedVide
         settings.sample_rate,
         truncated,
     )
+
+
+def _decodable_audio(path: str | Path, sample_rate: int, end_s: float, precision_s: float):
+    """All of the audio, or, for a file cut off mid-packet, as much as decodes up to `end_s` (found to
+    within `precision_s` by a binary search); the last error when none does."""
+    from torchcodec.decoders import AudioDecoder
+
+    try:
+        return AudioDecoder(str(path), sample_rate=sample_rate).get_all_samples()
+    except Exception as error:  # noqa: BLE001 - retried on a prefix below
+        failure = error
+    good, bad, best = 0.0, end_s, None
+    while bad - good > precision_s:
+        middle = (good + bad) / 2
+        try:
+            best = AudioDecoder(str(path), sample_rate=sample_rate).get_samples_played_in_range(0.0, middle)
+            good = middle
+        except Exception:  # noqa: BLE001 - the cut is before `middle`
+            bad = middle
+    if best is None:
+        raise failure
+    return best
+
+
+def _decodable_prefix(video, times: list[float]) -> np.ndarray:
+    """The frames at the longest prefix of `times` that decodes (a binary search: the whole list failed)."""
+    good, bad = 0, len(times)
+    while bad - good > 1:
+        middle = (good + bad) // 2
+        try:
+            video.get_frames_played_at(times[:middle])
+            good = middle
+        except Exception:  # noqa: BLE001 - any decode failure means the cut is before `middle`
+            bad = middle
+    if good == 0:
+        return np.zeros((0,), dtype=np.uint8)
+    return video.get_frames_played_at(times[:good]).data.numpy()
 
 
 def _truncation(meta, decoded_s: float, n_frames: int, fps: float) -> str | None:

@@ -35,6 +35,23 @@ function renderSummary(study) {
   const error = document.getElementById("study-error");
   error.textContent = study.error || "";
   error.hidden = !study.error;
+  renderDataReport(study.data_report);
+}
+
+// What the study's data left out (skipped files) or kept damaged (truncated files), with the reasons.
+function renderDataReport(report) {
+  const parts = [];
+  const items = [];
+  for (const [name, data] of Object.entries(report || {})) {
+    if (!data.skipped.length && !data.truncated.length) continue;
+    parts.push(`${name}: ${data.videos} videos used, ${data.skipped.length} skipped, ${data.truncated.length} truncated`);
+    for (const [what, list] of [["skipped", data.skipped], ["truncated", data.truncated]]) {
+      for (const file of list) items.push(el("li", { class: what }, `${name} · ${file.path}: ${file.reason}`));
+    }
+  }
+  document.getElementById("study-data").hidden = !parts.length;
+  document.getElementById("study-data-summary").textContent = `Data: ${parts.join("; ")}`;
+  document.getElementById("study-data-files").replaceChildren(...items);
 }
 
 // -- Table 1 --------------------------------------------------------------------------------------------
