@@ -90,7 +90,7 @@ def nothing_trained(db: Database, study_id: int) -> str | None:
     return f"no trial could be trained: all {len(rows)} proposals were infeasible; first, #{number}: {reason}"
 
 
-def _record_data_report(db: Database, study_id: int, worker_id: str, report: dict | None) -> None:
+def record_data_report(db: Database, study_id: int, worker_id: str, report: dict | None) -> None:
     """Keep what the data left out with the study, and say so in its events when anything was."""
     from search.data_report import describe
 
@@ -126,7 +126,7 @@ def run(study_id: int, worker_id: str, settings: Settings) -> int:
         problem = device_problem(spec.device)
         if problem:
             raise ValueError(problem)
-        _record_data_report(db, study_id, worker_id, data_report(spec))
+        record_data_report(db, study_id, worker_id, data_report(spec))
         run_study(spec, recorder)
     except ClaimLost as error:
         print(f"study {study_id}: {error}", file=sys.stderr)
