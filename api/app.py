@@ -21,6 +21,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
+from starlette.routing import Match
 
 from api import queries, queue
 from api.dashboard.routes import mount_dashboard
@@ -44,6 +45,7 @@ from api.schemas import (
 )
 from api.settings import Settings
 from api.submit import BodyError, parse_body, validate_submission
+from core.factors import CATALOGUE
 from search.spec import SpecError, StudySpec
 
 log = logging.getLogger("gdt_search.api")
@@ -283,20 +285,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             Query(
                 ge=-1,
                 le=MAX_ID,
-                description="sort=number only: the trials numbered after this one (before it with order=desc);"
-                " keyset pagination, as fast for the last page as for the first",
+                description="keyset pagination, as fast for the last page as for the first: the number of the"
+                " last trial of the previous page, and this page continues after it in the chosen order. With"
+                " sort=number any number will do (-1: from the start); with another sort it must be one of the"
+                " study's trials (404 otherwise)",
             ),
         ] = None,
     ):
         """Trials with config, scores, intermediate values, measured invariances, durations, failure reasons.
         Sorted by number, score (best first with order=desc; unscored trials last), duration or time."""
-        if after is not None and sort != "number":
-            raise HTTPException(
-                422, [{"type": "value_error", "loc": ["query", "after"], "msg": "after works with sort=number only"}]
-            )
         with db.read() as session:
             get_study(session, study_id)
-            items, total = queries.list_trials(session, study_id, state, sort, order, limit, offset, after)
+            try:
+                items, total = queries.list_trials(session, study_id, state, sort, order, limit, offset, after)
+            except queries.NoSuchTrial as error:
+                raise HTTPException(404, str(error)) from None
         return Page[TrialOut](items=items, total=total, limit=limit, offset=offset)
 
     @app.get(
@@ -392,12 +395,38 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             stream(), media_type=media, headers={"Content-Disposition": f'attachment; filename="{filename}"'}
         )
 
+    def document_auth(schema: dict) -> None:
+        """Each operation's security as this server enforces it: the token where it is checked, none where it
+        is not (reads unless GDT_SEARCH_PROTECT_READS=1; everything while no token is set), and the rule.
+        Every operation that takes the bearer is a read (GET, the `reader` dependency) or a write (`writer`)."""
+        for item in schema["paths"].values():
+            for method, operation in item.items():
+                if "security" not in operation:
+                    continue  # health checks: always open
+                write = method != "get"
+                needed = bool(settings.api_token) and (write or settings.protect_reads)
+                rule = (
+                    "needs the API token once GDT_SEARCH_API_TOKEN is set"
+                    if write
+                    else "needs the API token when GDT_SEARCH_API_TOKEN is set and GDT_SEARCH_PROTECT_READS=1"
+                )
+                state = "this server requires it" if needed else "this server does not: open"
+                operation["description"] = f"{operation.get('description', '')}\n\nAuth: {rule}; {state}.".strip()
+                if needed:
+                    operation["security"] = [{"HTTPBearer": []}]
+                else:
+                    operation["security"] = []
+                    operation.get("responses", {}).pop("401", None)
+
     def openapi() -> dict:
         """The generated schema, plus the study spec as the body of POST /studies."""
         if app.openapi_schema:
             return app.openapi_schema
         schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+        document_auth(schema)
         spec_schema = StudySpec.model_json_schema(ref_template="#/components/schemas/{model}")
+        # The factors a spec may search, by name (the server answers 422 to any other key).
+        spec_schema["properties"]["factors"]["propertyNames"] = {"enum": [n for n in CATALOGUE if n != "DS"]}
         components = schema.setdefault("components", {}).setdefault("schemas", {})
         defs = {**spec_schema.pop("$defs", {}), "StudySpec": spec_schema}
         clashes = sorted(n for n in defs if n in components and components[n] != defs[n])
@@ -406,6 +435,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         components.update(defs)
         app.openapi_schema = schema
         return schema
+
+    @app.middleware("http")
+    async def allow_every_method(request: Request, call_next):
+        """A 405 lists every method the path has (Starlette's names only the first route that matched it)."""
+        response = await call_next(request)
+        if response.status_code == 405:
+            methods = set()
+            for route in app.router.routes:
+                match, _ = route.matches(request.scope)
+                if match is not Match.NONE and getattr(route, "methods", None):
+                    methods |= set(route.methods)
+            if methods:
+                response.headers["Allow"] = ", ".join(sorted(methods))
+        return response
 
     app.openapi = openapi
     mount_dashboard(app, db, Read, get_study, {**R401, **R404})
