@@ -10,6 +10,7 @@ by a dead worker is marked failed even while no worker is up.
 
 import contextlib
 import hmac
+import importlib.resources
 import logging
 import threading
 from typing import Annotated, Literal
@@ -17,7 +18,7 @@ from typing import Annotated, Literal
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
@@ -84,6 +85,34 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return bytes(body)
 
 
+DOCS_ASSETS = "/docs/assets"
+
+
+def mount_docs(app: FastAPI) -> None:
+    """Swagger UI at /docs with its JavaScript and CSS from the `fastapi-offline` package (Swagger UI 5,
+    OpenAPI 3.1), the way the dashboard serves plotly.js: nothing is fetched from off the machine."""
+    from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
+    from fastapi.staticfiles import StaticFiles
+
+    assets = importlib.resources.files("fastapi_offline") / "static"
+    app.mount(DOCS_ASSETS, StaticFiles(directory=str(assets)), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url,
+            title=f"{app.title} - API docs",
+            oauth2_redirect_url="/docs/oauth2-redirect",
+            swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{DOCS_ASSETS}/favicon.png",
+        )
+
+    @app.get("/docs/oauth2-redirect", include_in_schema=False)
+    def oauth2_redirect() -> HTMLResponse:
+        return get_swagger_ui_oauth2_redirect_html()
+
+
 class Reaper:
     """Fails the running trials of dead workers' studies and requeues them, every `reap_interval_s`."""
 
@@ -137,7 +166,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         description=__doc__,
         lifespan=lifespan,
+        docs_url=None,  # served below from the installed package, not a CDN: /docs works offline
+        redoc_url=None,
     )
+    mount_docs(app)
     app.state.settings, app.state.db = settings, db
     bearer = HTTPBearer(auto_error=False, description="the API token (GDT_SEARCH_API_TOKEN)")
 
