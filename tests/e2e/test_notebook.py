@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import os
+import sys
 
 import nbformat
+from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
 
 from tests.e2e.test_topology import REPO
 
 NOTEBOOK = REPO / "examples" / "notebook_sweep.ipynb"
+
+
+def test_the_notebook_kernel_is_this_environments_python():
+    """Under the README's test command the kernel is .venv's python, which has gdt-search installed."""
+    command = KernelManager(kernel_name="python3").format_kernel_cmd()
+    assert command[0] == sys.executable, command
 
 
 def test_example_notebook_runs_a_sweep_against_a_live_server(served, tmp_path):
