@@ -17,7 +17,7 @@ import typing
 from collections.abc import Mapping
 from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
@@ -236,7 +236,7 @@ class StudySpec(_Strict):
     storage: str | None = None  # database URL; default $GDT_SEARCH_DATABASE_URL or sqlite:///gdt-search.db
     factors: dict[str, FactorSearch] = Field(min_length=1)
     order: list[str] | None = None
-    clip_budget: int | list[int] = 64
+    clip_budget: int | Annotated[list[int], Field(min_length=1)] = 64
     modality_pairs: ModalityPairsSection = Field(default_factory=ModalityPairsSection)
     hyperparameters: dict[str, Hyper] = Field(default_factory=dict)
     data: DataSection = Field(default_factory=DataSection)  # type: ignore[valid-type]
