@@ -228,9 +228,13 @@ def _service_settings(args: argparse.Namespace):
 
     overrides = {"database_url": args.database_url} if args.database_url else {}
     try:
-        return Settings.from_env(**overrides)
+        settings = Settings.from_env(**overrides)
     except ValueError as error:
         raise UsageError(str(error)) from None
+    problem = _storage_problem(settings.database_url)
+    if problem:
+        raise UsageError(problem.replace("storage ", "database ", 1))
+    return settings
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

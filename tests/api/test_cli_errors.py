@@ -62,3 +62,11 @@ def test_run_on_an_unreachable_database_names_it_without_a_traceback(capsys):
     assert "unsupported database URL" in capsys.readouterr().err
     assert main(["run", "--preset", "table1", "--set", "trial.steps"]) == 2
     assert "--set: expected FIELD=VALUE, got 'trial.steps'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["serve", "worker"])
+def test_serve_and_worker_on_an_unreachable_database_say_so(command, capsys):
+    assert main([command, "--database-url", "postgresql://x@127.0.0.1:1/y"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"gdt-search {command}: database postgresql+psycopg://x@127.0.0.1:1/y: cannot connect:")
+    assert "Connection refused" in err and len(err.splitlines()) <= 2
