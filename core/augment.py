@@ -4,7 +4,12 @@ Video (ICCV A.3.3): random resized crop, horizontal flip, colour jitter, normali
 every clip is one `torchvision.ops.roi_align` call over all frames of the batch, so clips get
 independent crops without a loop. Audio: playback-speed resampling (torchaudio, one call per speed),
 volume jitter, log-mel spectrogram (torchaudio, 40 bins, ~100 frames/s), z-normalisation and
-SpecAugment frequency/time masking (torchaudio, independent masks per clip).
+SpecAugment-style frequency/time masking.
+
+Drawing the random parameters is kept apart from applying them: a clip's parameters are uniforms
+drawn from its AUG seed (`core.factors.AUG`), so clips that share an AUG slot get the *same*
+augmentation g and clips of different slots different ones, which is what AUG = invariant /
+distinctive / ignore mean. Without AUG seeds (hand-picked clips) every clip draws its own.
 """
 
 from __future__ import annotations
@@ -66,31 +71,49 @@ class ModelInputs:
         return out
 
 
-def augment_video(clips: torch.Tensor, spec: VideoAugmentSpec, train: bool, generator: torch.Generator):
-    """(K, T, C, H, W) uint8 -> (K, C, T, S, S) float, normalised."""
+# Uniforms per clip: video crop (4), flip (1), jitter (3); audio volume (1), frequency mask (2), time mask (2).
+VIDEO_PARAMS = slice(0, 8)
+AUDIO_PARAMS = slice(8, 13)
+_NUM_PARAMS = 13
+
+
+def augmentation_params(seeds: torch.Tensor | None, n: int, generator: torch.Generator, device) -> torch.Tensor:
+    """(n, 13) uniforms in [0, 1), one row per clip: the random parameters of its augmentation g.
+
+    With `seeds` (the AUG value of each clip) the row is a function of the seed alone, so equal seeds
+    give equal augmentations, in either modality and in any batch; without, rows come from `generator`.
+    """
+    if seeds is None:
+        return torch.rand(n, _NUM_PARAMS, generator=generator, device=generator.device).to(device)
+    unique, inverse = torch.unique(seeds.cpu(), return_inverse=True)
+    rows = [torch.rand(_NUM_PARAMS, generator=torch.Generator().manual_seed(int(s))) for s in unique.tolist()]
+    return torch.stack(rows)[inverse].to(device)
+
+
+def augment_video(clips: torch.Tensor, spec: VideoAugmentSpec, train: bool, params: torch.Tensor):
+    """(K, T, C, H, W) uint8 -> (K, C, T, S, S) float, normalised; `params` (K, 8) from `augmentation_params`."""
     k, t, c, h, w = clips.shape
     device = clips.device
     x = clips.float().div_(255.0)
-    boxes = _crop_boxes(k, h, w, spec, train, generator, device)  # (K, 4) x1, y1, x2, y2
+    boxes = _crop_boxes(k, h, w, spec, train, params[:, :4] if train else None, device)  # (K, 4) x1, y1, x2, y2
     frame_boxes = torch.cat([torch.arange(k * t, device=device, dtype=x.dtype)[:, None],
                              boxes.repeat_interleave(t, dim=0)], dim=1)  # fmt: skip
     x = roi_align(x.reshape(k * t, c, h, w), frame_boxes, output_size=spec.crop_size, aligned=True)
     x = x.reshape(k, t, c, spec.crop_size, spec.crop_size)
     if train:
-        flip = torch.rand(k, generator=generator, device=device) < spec.flip_p
+        flip = params[:, 4] < spec.flip_p
         x = torch.where(flip[:, None, None, None, None], x.flip(-1), x)
-        x = _colour_jitter(x, spec.jitter, generator)
+        x = _colour_jitter(x, spec.jitter, params[:, 5:8])
     mean = torch.tensor(spec.mean, device=device).view(1, 1, c, 1, 1)
     std = torch.tensor(spec.std, device=device).view(1, 1, c, 1, 1)
     return ((x - mean) / std).permute(0, 2, 1, 3, 4).contiguous()
 
 
-def _crop_boxes(k, h, w, spec: VideoAugmentSpec, train: bool, generator, device) -> torch.Tensor:
+def _crop_boxes(k, h, w, spec: VideoAugmentSpec, train: bool, u: torch.Tensor, device) -> torch.Tensor:
     if not train:  # the largest centred square
         side = min(h, w)
         x1, y1 = (w - side) / 2, (h - side) / 2
         return torch.tensor([[x1, y1, x1 + side, y1 + side]], device=device).expand(k, 4)
-    u = torch.rand(k, 4, generator=generator, device=device)
     area = h * w * (spec.crop_scale[0] + u[:, 0] * (spec.crop_scale[1] - spec.crop_scale[0]))
     log_lo, log_hi = math.log(spec.crop_ratio[0]), math.log(spec.crop_ratio[1])
     ratio = torch.exp(log_lo + u[:, 1] * (log_hi - log_lo))
@@ -101,10 +124,10 @@ def _crop_boxes(k, h, w, spec: VideoAugmentSpec, train: bool, generator, device)
     return torch.stack([x1, y1, x1 + cw, y1 + ch], dim=1)
 
 
-def _colour_jitter(x: torch.Tensor, strength: float, generator) -> torch.Tensor:
+def _colour_jitter(x: torch.Tensor, strength: float, u: torch.Tensor) -> torch.Tensor:
     """Per-clip brightness, contrast and saturation on the colour axis (dim 2) of (K, T, C, H, W) in [0, 1]."""
     k = x.shape[0]
-    factors = 1 + strength * (2 * torch.rand(k, 3, generator=generator, device=x.device) - 1)
+    factors = 1 + strength * (2 * u - 1)
     b, c, s = (factors[:, i].view(k, 1, 1, 1, 1) for i in range(3))
     x = x * b
     mean_luma = _luma(x).mean(dim=(1, 2, 3, 4), keepdim=True)
@@ -119,7 +142,7 @@ def _luma(x: torch.Tensor) -> torch.Tensor:
 
 
 class AudioFeatures(torch.nn.Module):
-    """Waveform clips -> z-normalised log-mel spectrograms, with SpecAugment when training."""
+    """Waveform clips -> z-normalised log-mel spectrograms, with SpecAugment-style masks when training."""
 
     def __init__(self, sample_rate: int, spec: AudioAugmentSpec):
         super().__init__()
@@ -131,17 +154,30 @@ class AudioFeatures(torch.nn.Module):
             hop_length=sample_rate // spec.frames_per_second,
             n_mels=spec.n_mels,
         )
-        self.spec_augment = torchaudio.transforms.SpecAugment(
-            n_time_masks=1, time_mask_param=spec.time_mask, n_freq_masks=1, freq_mask_param=spec.freq_mask,
-            iid_masks=True, zero_masking=True,
-        )  # fmt: skip
 
-    def forward(self, waveforms: torch.Tensor, train: bool) -> torch.Tensor:
+    def forward(self, waveforms: torch.Tensor, train: bool, mask_params: torch.Tensor | None = None) -> torch.Tensor:
+        """`mask_params` (K, 4): uniforms of the frequency and time masks (required when training)."""
         log_mel = torch.log(self.mel(waveforms) + 1e-6).unsqueeze(1)  # (K, 1, n_mels, frames)
         mean = log_mel.mean(dim=(2, 3), keepdim=True)
         std = log_mel.std(dim=(2, 3), keepdim=True).clamp_min(1e-5)
         log_mel = (log_mel - mean) / std
-        return self.spec_augment(log_mel) if train else log_mel
+        if not train:
+            return log_mel
+        # torchaudio's SpecAugment draws its masks from the global RNG, one per clip; these are drawn
+        # from each clip's augmentation parameters instead (same rule: width ~ U[0, max), start ~ U over
+        # the rest), so clips sharing an AUG slot share their masks. Masked bins are zero, as iid_masks.
+        keep = _band_kept(mask_params[:, 0:2], self.spec.freq_mask, log_mel.shape[2])[:, None, :, None]
+        keep = keep & _band_kept(mask_params[:, 2:4], self.spec.time_mask, log_mel.shape[3])[:, None, None, :]
+        return log_mel * keep
+
+
+def _band_kept(u: torch.Tensor, max_width: int, size: int) -> torch.Tensor:
+    """(K, size) bool: False on one band per clip, width u0 * max_width at u1 * (size - width)."""
+    width = u[:, 0] * max_width
+    start = (u[:, 1] * (size - width)).long()
+    end = (start + width.long())
+    index = torch.arange(size, device=u.device)
+    return (index[None] < start[:, None]) | (index[None] >= end[:, None])
 
 
 def change_speed(waveforms: torch.Tensor, speed: float, sample_rate: int, length: int) -> torch.Tensor:
@@ -165,16 +201,19 @@ class BatchAugmenter:
 
     def __call__(self, raw: RawClips) -> ModelInputs:
         dev, train = self.device, self.spec.train
+        params = augmentation_params(raw.aug, raw.batch_size, self.generator, dev) if train else None
         video = torch.empty(0, device=dev)
         if len(raw.video_rows):
-            video = augment_video(raw.video.to(dev, non_blocking=True), self.spec.video, train, self.generator)
+            video_params = params[raw.video_rows.to(dev), VIDEO_PARAMS] if train else None
+            video = augment_video(raw.video.to(dev, non_blocking=True), self.spec.video, train, video_params)
         audio, rows = torch.empty(0, device=dev), torch.empty(0, dtype=torch.long)
         if raw.audio:
             length = int(round(raw.clip_seconds * raw.sample_rate))
             waves = torch.cat([change_speed(w.to(dev), s, raw.sample_rate, length) for s, w in raw.audio.items()])
             rows = torch.cat(list(raw.audio_rows.values()))
+            audio_params = params[rows.to(dev), AUDIO_PARAMS] if train else None
             if train:
                 lo, hi = self.spec.audio.volume
-                waves = waves * (lo + (hi - lo) * torch.rand(len(waves), 1, generator=self.generator, device=dev))
-            audio = self.audio_features(waves, train)
+                waves = waves * (lo + (hi - lo) * audio_params[:, :1])
+            audio = self.audio_features(waves, train, audio_params[:, 1:] if train else None)
         return ModelInputs(video, raw.video_rows.to(dev), audio, rows.to(dev), raw.batch_size)

@@ -57,6 +57,7 @@ class RawClips:
     batch_size: int
     sample_rate: int
     clip_seconds: float
+    aug: torch.Tensor | None = None  # (batch_size,) AUG seed of every tuple; None: draw augmentations freely
 
 
 class ClipTooShort(ValueError):
@@ -121,6 +122,7 @@ def gather_clips(source: ClipSource, values: Mapping[str, torch.Tensor], spec: C
         batch_size=len(video_of),
         sample_rate=source.sample_rate,
         clip_seconds=clip_seconds,
+        aug=values.get("AUG"),
     )
 
 

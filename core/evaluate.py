@@ -120,7 +120,10 @@ def factor_invariance(
 
     TR: a clip vs the same clip reversed. TS: the first vs the last clip of the video. SP: a clip at
     1x vs 2x (only when the videos are long enough). MOD: the video vs the audio embedding of a clip
-    (after the heads, the only space the two modalities share).
+    (after the heads, the only space the two modalities share), each modality centred on its own mean:
+    when every compared pair is cross-modal, eq. (1) is blind to a constant offset between the two
+    modalities' embeddings, and uncentred that offset hides the alignment (measured after 100 steps,
+    MOD invariant: 0.05 uncentred vs 0.33 centred; MOD off: 0.00 both).
     """
     middle = np.full(len(videos), 0.5)
 
@@ -137,7 +140,9 @@ def factor_invariance(
         result["SP"] = measured_invariance(base, features(sp=2.0))
     video_embedding = extract(clip_values(videos, middle), spec.chunk, head=True)
     audio_embedding = extract(clip_values(videos, middle, mod=1), spec.chunk, modality="audio", head=True)
-    result["MOD"] = measured_invariance(video_embedding, audio_embedding)
+    result["MOD"] = measured_invariance(
+        video_embedding - video_embedding.mean(dim=0), audio_embedding - audio_embedding.mean(dim=0)
+    )
     return result
 
 

@@ -79,8 +79,13 @@ def _draw_time_shift(generator: torch.Generator, branches: int, k: int) -> torch
 
 
 def _draw_seed(generator: torch.Generator, branches: int, k: int) -> torch.Tensor:
-    # An augmentation is identified by the seed of its random parameters.
-    return torch.randint(0, 2**62, (branches, k), generator=generator)
+    # An augmentation is identified by the seed of its random parameters (`core.augment` draws them
+    # from it). With K_AUG >= 2, slot s is one augmentation shared by every branch: the clips that
+    # agree on the AUG slot (as the loss compares tuples) get the same crop, flip, jitter and masks.
+    # Off (K = 1): every branch draws its own, i.e. one independent augmentation per clip.
+    if k == 1:
+        return torch.randint(0, 2**62, (branches, 1), generator=generator)
+    return torch.randint(0, 2**62, (1, k), generator=generator).expand(branches, k).clone()
 
 
 ALL_CHOICES = frozenset(Choice)

@@ -45,7 +45,13 @@ class GDTBatch:
 
 
 class HierarchicalSampler:
-    """Draws GDT batches for one configuration over a dataset of `num_videos` videos, seeded."""
+    """Draws GDT batches for one configuration over a dataset of `num_videos` videos, seeded.
+
+    Common random numbers: every factor draws from its own generator, seeded by (seed, factor), and the
+    videos come from one stream of epoch permutations, K_i at a time. So two configurations trained with
+    the same seed see the same videos in the same order (whatever K_i and whatever else they sample),
+    and their differences in score are differences of configuration, not of data order.
+    """
 
     def __init__(self, config: GDTConfig, num_videos: int, seed: int = 0):
         if config.k_videos > num_videos:
@@ -55,8 +61,23 @@ class HierarchicalSampler:
             )
         self.config = config
         self.num_videos = num_videos
-        self.generator = torch.Generator().manual_seed(seed)
+        self.generators = {
+            name: torch.Generator().manual_seed(seed * 1_000_003 + index)
+            for index, name in enumerate(CATALOGUE)
+        }
+        self._video_queue: list[int] = []
         self._tuples = slot_tuples(config.ks)
+
+    def next_videos(self, k: int) -> torch.Tensor:
+        """The next k distinct videos of the stream (epoch after epoch of random permutations)."""
+        while len(set(self._video_queue)) < k:
+            self._video_queue += torch.randperm(self.num_videos, generator=self.generators["DS"]).tolist()
+        chosen: list[int] = []
+        rest: list[int] = []
+        for video in self._video_queue:  # first k distinct; a repeat across an epoch boundary waits its turn
+            (chosen if len(chosen) < k and video not in chosen else rest).append(video)
+        self._video_queue = rest
+        return torch.tensor(chosen)
 
     def sample(self) -> GDTBatch:
         ks = self.config.ks
@@ -66,9 +87,9 @@ class HierarchicalSampler:
         for m, name in enumerate(self.config.factor_names):
             if name == "DS":
                 # Videos without replacement; DS is the root, so there is exactly one branch.
-                drawn = torch.randperm(self.num_videos, generator=self.generator)[: ks[m]].unsqueeze(0)
+                drawn = self.next_videos(ks[m]).unsqueeze(0)
             else:
-                drawn = CATALOGUE[name].sample(self.generator, branches, ks[m])
+                drawn = CATALOGUE[name].sample(self.generators[name], branches, ks[m])
             # (branches, K_m) -> one value per tuple: every value repeats for all of its descendants.
             branches *= ks[m]
             values[name] = drawn.reshape(-1).repeat_interleave(total // branches)

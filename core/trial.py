@@ -8,9 +8,10 @@ pretraining, HMDB-51 in its official layout for the proxy).
 
 from __future__ import annotations
 
+import os
 import platform
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import cache
 from pathlib import Path
 from typing import Literal
@@ -37,7 +38,8 @@ class DataSpec:
 
     kind: Literal["world", "folders"] = "world"
     world: WorldConfig = field(default_factory=WorldConfig)
-    proxy_seed_offset: int = 1  # the proxy world is the pretraining world with seed + this
+    proxy_seed_offset: int = 1  # the proxy world is the pretraining world with seed + this ...
+    proxy_videos_per_class: int | None = None  # ... and this many videos per class (None: the same)
     pretrain_root: str | None = None  # kind="folders": any folder of videos with audio
     proxy: Literal["hmdb51", "ucf101"] = "hmdb51"  # kind="folders": the labelled proxy dataset
     hmdb_root: str | None = None  # hmdb51_org/ + testTrainMulti_7030_splits/
@@ -60,6 +62,9 @@ class TrialSpec:
     eval: EvalSpec = field(default_factory=EvalSpec)
     augment: AugmentSpec = field(default_factory=AugmentSpec)
     device: str = "auto"  # "auto": CUDA when available
+    # torch CPU threads for the trial (intra-op). Results depend on it (reduction order), so a study runs
+    # every trial with one setting and records it; None leaves the process's setting.
+    threads: int | None = None
 
     def resolved_device(self) -> torch.device:
         if self.device == "auto":
@@ -99,7 +104,11 @@ def open_data(spec: DataSpec) -> tuple[ClipCache, ProxyData]:
     cache_root = spec.cache_root
     if spec.kind == "world":
         pretrain_cache = build_world_cache(spec.world, cache_root, show_progress=False)
-        proxy_world = WorldConfig(**{**asdict(spec.world), "seed": spec.world.seed + spec.proxy_seed_offset})
+        proxy_world = replace(
+            spec.world,
+            seed=spec.world.seed + spec.proxy_seed_offset,
+            videos_per_class=spec.proxy_videos_per_class or spec.world.videos_per_class,
+        )
         proxy_cache = build_world_cache(proxy_world, cache_root, show_progress=False)
     elif spec.kind == "folders":
         proxy_root = spec.hmdb_root if spec.proxy == "hmdb51" else spec.ucf_root
@@ -146,7 +155,8 @@ def environment() -> dict:
         "torchaudio": torchaudio.__version__,
         "torchcodec": torchcodec_version,
         "machine": platform.machine(),
-        "cpu_count": torch.get_num_threads(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
     }
 
 
@@ -169,7 +179,11 @@ class _Intermediate(TrainCallback):
         return bool(self.report(step, self.last))
 
 
-def build_model(spec: TrialSpec, device: torch.device) -> AVEncoders:
+def build_model(spec: TrialSpec, device: torch.device, *, seeded: bool = False) -> AVEncoders:
+    """The trial's encoders; `seeded`: initialised from the training seed alone (common random numbers:
+    every configuration trained with one seed starts from the same weights)."""
+    if seeded:
+        torch.manual_seed(spec.train.seed)
     return build_encoders(
         spec.video_encoder,
         spec.audio_encoder,
@@ -203,10 +217,11 @@ def run_trial(
     training cannot produce a model.
     """
     device = spec.resolved_device()
+    if spec.threads is not None:
+        torch.set_num_threads(spec.threads)
     pretrain_clips, data = open_data(spec.data)
     clip_spec = ClipSpec(spec.data.clip_frames)
-    torch.manual_seed(spec.train.seed)
-    model = build_model(spec, device)
+    model = build_model(spec, device, seeded=True)
     callback = _Intermediate(on_intermediate, data, spec, clip_spec, device, on_step)
     started = time.perf_counter()
     train = pretrain(model, pretrain_clips, config, spec.train, clip_spec, spec.augment, device, callback, checkpoint)

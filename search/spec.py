@@ -299,7 +299,19 @@ class StudySpec(_Strict):
             train=TrainSpec(**train),
             eval=EvalSpec(**evaluation),
             device=self.device,
+            threads=self.threads_per_trial,
         )
+
+    @property
+    def threads_per_trial(self) -> int:
+        """torch CPU threads of every trial of the study: `search.threads`, else the cores shared out
+        among the trials that run at once (Ray: its CPUs per trial). Scores depend on the thread count,
+        so one study uses one setting, recorded with every trial."""
+        if self.search.threads:
+            return self.search.threads
+        if self.backend == "ray":
+            return max(1, int(self.ray.cpus_per_trial))
+        return max(1, (os.cpu_count() or 1) // self.search.workers)
 
     def fingerprint(self) -> dict:
         """The parts that define what a trial means; a resumed study must not change them."""

@@ -80,3 +80,32 @@ def test_more_videos_per_batch_than_the_dataset_has_is_refused():
         assert "DS" in error.factors and "only 10" in str(error)
     else:
         raise AssertionError("expected InvalidConfiguration")
+
+
+def test_common_random_numbers_same_seed_same_videos_in_the_same_order_whatever_the_configuration():
+    """Configurations trained with one seed see one video stream, K_i videos at a time."""
+    narrow = GDTConfig.build({"TS": "invariant", "MOD": "invariant", "AUG": "invariant"}, clip_budget=64)  # K_i 8
+    wide = GDTConfig.build({"TR": "distinctive", "MOD": "invariant"}, clip_budget=64)  # K_i 16
+    assert narrow.k_videos != wide.k_videos
+
+    def stream(config, clips=96):
+        sampler = HierarchicalSampler(config, 40, seed=5)
+        videos: list[int] = []
+        while len(videos) < clips:
+            ds = sampler.sample().values["DS"]
+            videos += ds.reshape(config.k_videos, -1)[:, 0].tolist()
+        return videos[:clips]
+
+    assert stream(narrow) == stream(wide)
+    other_seed = HierarchicalSampler(narrow, 40, seed=6).sample().values["DS"]
+    assert not torch.equal(other_seed, HierarchicalSampler(narrow, 40, seed=5).sample().values["DS"])
+
+
+def test_common_random_numbers_same_seed_same_initial_weights():
+    from core.trial import build_model, small_world_trial
+
+    spec = small_world_trial(seed=3)
+    a, b = (build_model(spec, torch.device("cpu"), seeded=True) for _ in range(2))
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values(), strict=True))
+    c = build_model(small_world_trial(seed=4), torch.device("cpu"), seeded=True)
+    assert not all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), c.state_dict().values(), strict=True))
