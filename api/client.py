@@ -120,7 +120,9 @@ class Client:
 
         rows = []
         for t in self._pages(f"/studies/{study_id}/trials", {"state": state} if state else {}):
-            row = {k: t[k] for k in ("number", "state", "config", "score", "cost", "duration_s", "reason")}
+            # duplicate_of: a duplicate reused that trial's result; it is no measurement (never average it in)
+            fixed = ("number", "state", "config", "score", "cost", "duration_s", "reason", "duplicate_of")
+            row = {k: t[k] for k in fixed}
             row |= {f"param_{k}": v for k, v in t["params"].items()}
             row |= {f"score_{k}": v for k, v in t["scores"].items() if not isinstance(v, dict | list)}
             row |= {f"invariance_{k}": v for k, v in t["invariance"].items()}

@@ -265,12 +265,24 @@ def _chunks(session: Session, study_id: int) -> Iterator[list[TrialDetail]]:
         last = trials[-1].number
 
 
+def _as_exported(trial: TrialDetail) -> dict:
+    """A trial as exported. A duplicate (a proposal equivalent to trial `duplicate_of`, which reused its result)
+    stays visible but is no measurement: its own score, cost, values and metrics are empty and what it reused
+    is under `reused_values`, so summing or averaging the export's scores never counts a result twice."""
+    row = trial.model_dump(mode="json")
+    row["reused_values"] = None
+    if trial.state == "duplicate":
+        row["reused_values"] = row["values"]
+        row.update(values=None, score=None, cost=None, scores={})
+    return row
+
+
 def export_json(session: Session, study: StudyOut) -> Iterator[str]:
     yield '{"study": ' + study.model_dump_json() + ', "trials": ['
     first = True
     for chunk in _chunks(session, study.id):
         for trial in chunk:
-            yield ("" if first else ", ") + trial.model_dump_json()
+            yield ("" if first else ", ") + json.dumps(_as_exported(trial))
             first = False
     yield "]}\n"
 
@@ -288,11 +300,14 @@ def _columns(session: Session, study_id: int) -> tuple[list[str], list[str], lis
 
 CSV_FIXED = (
     "number", "state", "config", "score", "cost", "duration_s", "started_at", "finished_at", "reason", "duplicate_of",
+    "reused_score",
 )  # fmt: skip
 
 
 def export_csv(session: Session, study_id: int) -> Iterator[str]:
-    """One row per trial: fixed columns, then param.*, score.*, invariance.*, and the intermediate values (JSON)."""
+    """One row per trial: fixed columns, then param.*, score.*, invariance.*, and the intermediate values (JSON).
+    A duplicate's row names its original (`duplicate_of`) and the score it reused (`reused_score`); its own
+    score, cost and score.* cells are empty: it is no measurement (see `_as_exported`)."""
     params, scores, invariance = _columns(session, study_id)
     header = [
         *CSV_FIXED,
@@ -309,20 +324,22 @@ def export_csv(session: Session, study_id: int) -> Iterator[str]:
     buffer.truncate()
     for chunk in _chunks(session, study_id):
         for t in chunk:
+            duplicate = t.state == "duplicate"
             writer.writerow(
                 [
                     t.number,
                     t.state,
                     t.config,
-                    _cell(t.score),
-                    _cell(t.cost),
+                    "" if duplicate else _cell(t.score),
+                    "" if duplicate else _cell(t.cost),
                     _cell(t.duration_s),
                     t.started_at.isoformat(),
                     t.finished_at.isoformat() if t.finished_at else "",
                     t.reason or "",
                     "" if t.duplicate_of is None else t.duplicate_of,
+                    _cell(t.score) if duplicate else "",
                     *(_cell(t.params.get(p)) for p in params),
-                    *(_cell(t.scores.get(s)) for s in scores),
+                    *("" if duplicate else _cell(t.scores.get(s)) for s in scores),
                     *(_cell(t.invariance.get(f)) for f in invariance),
                     json.dumps([[i.step, i.value] for i in t.intermediate]),
                 ]

@@ -5,7 +5,8 @@ forwards intermediate scores to the backend (which may stop the trial there), tu
 can fail (non-finite loss, out of memory, a clip that does not fit, a decode error ...) into
 `TrialFailed` with its reason, and builds the replay record. `OptunaObjective` wraps it for Optuna:
 infeasible proposals are recorded with their reason and never trained, and a proposal equivalent to
-an earlier trial reuses that trial's outcome instead of training again.
+an earlier trial reuses that trial's outcome instead of training again -- without ever counting as a
+measurement (see `OptunaObjective._reuse`).
 """
 
 from __future__ import annotations
@@ -289,7 +290,8 @@ class OptunaObjective:
                 for t in study.get_trials(deepcopy=False)
                 if t.number != trial.number and t.user_attrs.get("equivalence_key") == key
             ]
-            done = [t for t in same if t.state in FINISHED and reusable(t)]
+            # Duplicates are not outcomes of their own: reuse what was trained.
+            done = [t for t in same if t.state in FINISHED and reusable(t) and "duplicate_of" not in t.user_attrs]
             if done:
                 # Prefer a completed trial, then the earliest.
                 return min(done, key=lambda t: (t.state != optuna.trial.TrialState.COMPLETE, t.number))
@@ -300,12 +302,18 @@ class OptunaObjective:
             time.sleep(self.poll_s)
 
     def _reuse(self, trial: optuna.Trial, earlier: optuna.trial.FrozenTrial, base: dict) -> float | list[float]:
+        """A duplicate takes its original's outcome but is never a measurement of its own: Optuna records it as
+        PRUNED without a value (optuna-dashboard and `best_trial` count COMPLETE trials only), the original
+        keeps informing the sampler, and TPE ranks the duplicate with the pruned ones, away from what it
+        re-proposed (max_idle_proposals still stops a sampler that proposes nothing new)."""
         original = original_number(earlier)
         trial.set_user_attr("duplicate_of", original)
         if earlier.state == optuna.trial.TrialState.COMPLETE:
-            if "scores" in earlier.user_attrs:  # the replay record stays with the trial that trained
-                trial.set_user_attr("scores", earlier.user_attrs["scores"])
             values = list(earlier.values)
+            trial.set_user_attr("reused_values", values)  # what it reused, for anyone reading the raw study
+            reused = " / ".join(f"{v:.4f}" for v in values)
+            reason = f"equivalent to trial #{original}: its result ({reused}) is reused, not retrained"
+            trial.set_user_attr("pruned", reason)
             self.recorder.trial_finished(
                 TrialRecord(
                     **base,
@@ -313,9 +321,10 @@ class OptunaObjective:
                     values=values,
                     duplicate_of=original,
                     scores=earlier.user_attrs.get("scores", {}),
+                    reason=reason,
                 )
             )
-            return values if self.spec.objective.multi else values[0]
+            raise optuna.TrialPruned(reason)
         reason = earlier.user_attrs.get("failure") or earlier.user_attrs.get("pruned") or earlier.state.name.lower()
         self.recorder.trial_finished(
             TrialRecord(

@@ -248,10 +248,16 @@ class GDTSearcher(Searcher):
     def _reuse(self, proposal: dict, trial_id: str, outcome: dict) -> None:
         original = outcome["number"]
         proposal["set_attr"]("duplicate_of", original)
+        reason = None if outcome["state"] == "complete" else f"equivalent trial #{original}: {outcome.get('reason')}"
         if outcome["state"] == "complete":
+            # Never a measurement of its own: PRUNED without a value in Optuna (as in the Optuna backend's
+            # OptunaObjective._reuse); the original, COMPLETE, keeps informing the sampler.
+            reused = " / ".join(f"{v:.4f}" for v in outcome["values"])
+            reason = f"equivalent to trial #{original}: its result ({reused}) is reused, not retrained"
             proposal["set_attr"]("scores", json_safe(outcome["scores"]))
-            metrics = dict(zip(self._metrics(), outcome["values"], strict=True))
-            self.inner.on_trial_complete(proposal["inner"], metrics)
+            proposal["set_attr"]("reused_values", json_safe(list(outcome["values"])))
+            proposal["set_attr"]("pruned", reason)
+            self.inner.on_trial_complete(proposal["inner"], None, error=False)
         elif outcome["state"] == "pruned":
             self.inner.on_trial_complete(proposal["inner"], None, error=False)
         else:
@@ -264,7 +270,7 @@ class GDTSearcher(Searcher):
             values=outcome.get("values"),
             scores=outcome.get("scores"),
             duplicate_of=original,
-            reason=None if outcome["state"] == "complete" else f"equivalent trial #{original}: {outcome.get('reason')}",
+            reason=reason,
         )
 
     def _metrics(self) -> list[str]:

@@ -182,11 +182,11 @@ def results_table(summary: StudySummary, factors: list[str] | None = None) -> st
 def report(summary: StudySummary) -> str:
     """The end-of-run report: table, counts, best configuration(s), parameter importances."""
     out = [f"## Study {summary.name} ({', '.join(summary.directions)})", "", results_table(summary), ""]
-    c = summary.counts
+    by_state = {s: sum(r.state == s for r in summary.rows) for s in ("complete", "pruned", "failed")}
     out.append(
-        f"{len(summary.rows)} configurations trained ({c.get('complete', 0)} complete trials incl."
-        f" {summary.duplicates} reused duplicates, {c.get('pruned', 0)} pruned, {c.get('fail', 0)} failed or"
-        f" infeasible); {len(summary.infeasible)} infeasible proposals never trained"
+        f"{len(summary.rows)} configurations trained ({by_state['complete']} complete, {by_state['pruned']} pruned,"
+        f" {by_state['failed']} failed); {summary.duplicates} duplicate proposals reused an equivalent trial's"
+        f" result (not counted as measurements); {len(summary.infeasible)} infeasible proposals never trained"
     )
     for number, config, reason in summary.infeasible[:5]:
         out.append(f"  infeasible #{number} {config}: {reason}")

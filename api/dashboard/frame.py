@@ -27,7 +27,7 @@ METRICS = ("r_at_1", "r_at_5", "r_at_20", "linear_top1", "fewshot_1nn")
 @dataclass(frozen=True)
 class StudyFrame:
     """`trials`: one row per trial -- number, state, config, score, cost, duration_s, params (the recorded
-    dict, values as recorded), then per factor
+    dict, values as recorded), duplicate_of (the trial whose result a duplicate reused), then per factor
     `choice.<F>` (d / i / ignore / off) and `k.<F>`, per metric `m.<metric>`, per measured factor
     `inv.<F>`, per searched parameter `p.<name>`. `intermediate`: (number, step, value) rows."""
 
@@ -40,9 +40,10 @@ class StudyFrame:
 
     @property
     def complete(self) -> pd.DataFrame:
-        """Trials with a score: completed ones and duplicates (which carry their original's scores)."""
+        """The measurements: completed trials with a score. Duplicates carry their original's score but are
+        not measurements of their own, so no panel counts them."""
         t = self.trials
-        return t[t["state"].isin(("complete", "duplicate")) & t["score"].notna()]
+        return t[(t["state"] == "complete") & t["score"].notna()]
 
 
 def fingerprint(session: Session, study_id: int) -> tuple:
@@ -74,16 +75,24 @@ def load_frame(session: Session, study_id: int, stamp: tuple) -> StudyFrame:
             Trial.params,
             Trial.scores,
             Trial.invariance,
+            Trial.duplicate_of,
         )
         .where(Trial.study_id == study_id)
         .order_by(Trial.number)
     ).all()
     records, params, invariances = [], {}, {}
     number_of, settings_of = {}, {}  # configurations repeat: parse each notation once
-    for trial_id, number, state, config, score, cost, duration, trial_params, scores, invariance in rows:
+    for trial_id, number, state, config, score, cost, duration, trial_params, scores, invariance, original in rows:
         number_of[trial_id] = number
         record = dict(
-            number=number, state=state, config=config, score=score, cost=cost, duration_s=duration, params=trial_params
+            number=number,
+            state=state,
+            config=config,
+            score=score,
+            cost=cost,
+            duration_s=duration,
+            params=trial_params,
+            duplicate_of=original,
         )
         if config not in settings_of:
             settings_of[config] = _settings(config or "")
@@ -101,7 +110,9 @@ def load_frame(session: Session, study_id: int, stamp: tuple) -> StudyFrame:
         records.append(record)
     trials = pd.DataFrame.from_records(records)
     if trials.empty:
-        trials = pd.DataFrame(columns=["number", "state", "config", "score", "cost", "duration_s", "params"])
+        trials = pd.DataFrame(
+            columns=["number", "state", "config", "score", "cost", "duration_s", "params", "duplicate_of"]
+        )
     for column in trials.columns:  # all-None columns (no trial scored yet) must still be numbers
         if column in ("score", "cost", "duration_s") or column.startswith(("m.", "inv.")):
             trials[column] = pd.to_numeric(trials[column], errors="coerce").astype(float)

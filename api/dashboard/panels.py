@@ -235,10 +235,16 @@ def _label_order(label: str) -> tuple:
 
 def table1(frame: StudyFrame, sort: TableSort = "score", descending: bool = True, limit: int = 50, offset: int = 0):
     """One row per configuration (its per-factor choice and K_m), with the mean proxy scores over its
-    scored trials, the best score, and its trials per state; sorted, one page."""
+    scored trials, the best score, and its trials per state; sorted, one page.
+
+    `n` counts the configuration's trainings and `n_scored` the scores its mean and sd rest on: a duplicate
+    (a proposal equivalent to a trained configuration, which reused its result) is no measurement, so it
+    only shows in its original's row as `duplicates` (and in `states`), whatever notation it was proposed in."""
     trials = frame.trials[frame.trials["config"].notna()]
     if trials.empty:
         return {"factors": frame.factors, "metrics": list(METRICS), "rows": [], "total": 0}
+    trials = _duplicates_in_their_original_row(trials)
+    measured = trials[trials["state"] != "duplicate"]
     done = frame.complete
     scored = done.groupby("config").agg(
         score=("score", "mean"),
@@ -248,7 +254,9 @@ def table1(frame: StudyFrame, sort: TableSort = "score", descending: bool = True
         **{m: (f"m.{m}", "mean") for m in METRICS},
     )
     groups = trials.groupby("config", sort=False)
-    table = groups.agg(n=("number", "size"), first=("number", "min")).join(scored)
+    table = groups.agg(first=("number", "min")).join(measured.groupby("config").agg(n=("number", "size"))).join(scored)
+    table["n"] = table["n"].fillna(0)
+    table["n_scored"] = table["n_scored"].fillna(0)
     states = groups["state"].value_counts().unstack(fill_value=0)
     firsts = trials.drop_duplicates("config").set_index("config")
     table = table.sort_values([sort, "first"], ascending=[not descending, True], na_position="last")
@@ -265,6 +273,8 @@ def table1(frame: StudyFrame, sort: TableSort = "score", descending: bool = True
                 "config": config,
                 "factors": cells,
                 "n": int(row["n"]),
+                "n_scored": int(row["n_scored"]),
+                "duplicates": int(states.loc[config].get("duplicate", 0)),
                 "states": {s: int(c) for s, c in states.loc[config].items() if c},
                 "score": _number(row["score"]),
                 "std": _number(row["std"]),
@@ -274,6 +284,18 @@ def table1(frame: StudyFrame, sort: TableSort = "score", descending: bool = True
             }
         )
     return {"factors": frame.factors, "metrics": list(METRICS), "rows": rows, "total": int(len(table))}
+
+
+def _duplicates_in_their_original_row(trials: pd.DataFrame) -> pd.DataFrame:
+    """Duplicates under their original's configuration (an equivalent proposal may be written differently)."""
+    is_duplicate = (trials["state"] == "duplicate") & trials["duplicate_of"].notna()
+    if not is_duplicate.any():
+        return trials
+    config_of = dict(zip(trials["number"], trials["config"], strict=True))
+    trials = trials.copy()
+    pairs = zip(trials.loc[is_duplicate, "duplicate_of"].astype(int), trials.loc[is_duplicate, "config"], strict=True)
+    trials.loc[is_duplicate, "config"] = [config_of.get(original, own) for original, own in pairs]
+    return trials
 
 
 # -- parameter importance ----------------------------------------------------------------------------------

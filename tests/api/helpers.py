@@ -33,6 +33,7 @@ def record(
     config: str | None = None,
     cost: float | None = None,
     invariance: dict | None = None,
+    duplicate_of: int = 0,
 ) -> None:
     """One trial through the Recorder protocol: started, intermediate scores, finished."""
     name = "study"
@@ -56,7 +57,7 @@ def record(
             values=([score] if cost is None else [score, cost]) if complete and score is not None else None,
             scores={"r_at_1": score, "r_at_5": 1.0, "linear_top1": 0.25} if complete else {},
             reason=reason,
-            duplicate_of=0 if state == "duplicate" else None,
+            duplicate_of=duplicate_of if state == "duplicate" else None,
             replay={"wall_seconds": 1.5 + number, "invariance": invariance or {"TR": 0.9, "TS": -0.1}, "seed": 0}
             if state == "complete"
             else {},

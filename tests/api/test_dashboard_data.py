@@ -173,7 +173,8 @@ def test_every_response_stays_small_for_a_10000_trial_study(big_study):
         parallel = client.get(f"{base}/parallel")
         sizes["parallel"] = len(parallel.content)
         parallel = parallel.json()
-        assert parallel["shown"] == 400 and parallel["sampled"] and parallel["total"] > 5000
+        # Completed trials only: the synthetic study's duplicates (about a third of it) are no measurements.
+        assert parallel["shown"] == 400 and parallel["sampled"] and parallel["total"] > 3000
         assert all(len(d["values"]) == 400 for d in parallel["dimensions"])
         scores = parallel["dimensions"][-1]["values"]
         assert sorted(scores, reverse=True)[:200] == scores[:200]  # the best 200 are there, then a sample

@@ -82,7 +82,12 @@ def test_equivalent_configurations_are_trained_once(tmp_path):
         original = by_number[t.user_attrs["duplicate_of"]]
         assert original.user_attrs["trained"] and not t.user_attrs["trained"]
         assert original.user_attrs["equivalence_key"] == t.user_attrs["equivalence_key"]
-        assert t.values == original.values and t.state == TrialState.COMPLETE
+        # A duplicate is never a measurement: PRUNED without a value, its reused result beside it.
+        assert t.state == TrialState.PRUNED and t.values is None
+        assert t.user_attrs["reused_values"] == original.values and "not retrained" in t.user_attrs["pruned"]
+    # optuna-dashboard counts COMPLETE trials: exactly the trained configurations.
+    assert len(study.get_trials(states=(TrialState.COMPLETE,))) == 3
+    assert all(t.state == TrialState.COMPLETE for t in trained(study))
     states = sorted(e["state"] for e in finished_events(recorder))
     assert states == ["complete"] * 3 + ["duplicate"] * 3
     assert summarize(study).duplicates == 3 and len(summarize(study).rows) == 3
