@@ -56,7 +56,11 @@ def test_ci_runs_the_suite_in_the_venv_made_by_debians_python():
 
 # -- every command, as written, on a tiny budget --------------------------------------------------------
 
-TINY_RUN = ["--n-trials", "1", "--set", "trial.steps=2", "--set", "trial.eval_every=1"]
+TINY_RUN = [
+    *("--n-trials", "1", "--workers", "1", "--set", "trial.steps=2", "--set", "trial.eval_every=1"),
+    *("--set", "data.world.videos_per_class=3", "--set", "evaluation.clips_per_video=1"),
+    *("--set", "evaluation.invariance_videos=4"),
+]
 
 
 def _tiny(argv: list[str], tmp: Path) -> list[str]:
