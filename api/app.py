@@ -144,8 +144,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         int, Query(ge=1, le=limits.page_size, description=f"items per page (at most {limits.page_size})")
     ]
     head = head_revision()
-    optuna_storage: dict = {}
-    storage_lock = threading.Lock()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -364,15 +362,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             items, total = queries.list_events(session, study_id, limit, offset)
         return Page[EventOut](items=items, total=total, limit=limit, offset=offset)
 
-    def storage():
-        import optuna
-
-        with storage_lock:
-            if "storage" not in optuna_storage:
-                optuna.logging.set_verbosity(optuna.logging.ERROR)
-                optuna_storage["storage"] = optuna.storages.RDBStorage(db.url)
-            return optuna_storage["storage"]
-
     @app.get(
         "/studies/{study_id}/importance",
         response_model=Importance,
@@ -381,23 +370,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         responses={**R401, **R404},
     )
     def importance(study_id: StudyId):
-        """Parameter importances over the completed trials (Optuna's), or a note saying why there are none."""
-        import optuna
+        """Parameter importances (Optuna's fANOVA, mean and sd over forest seeds) over the trained configurations,
+        or a note saying why there are none: the same numbers as the dashboard and `gdt-search run`."""
+        from dataclasses import asdict
 
-        from search.runner import summarize
+        from search.importance import from_samples
 
         with db.read() as session:
-            optuna_name = get_study(session, study_id).optuna_name
-        try:
-            study = optuna.load_study(study_name=optuna_name, storage=storage())
-        except KeyError:
-            return Importance(study_id=study_id, importances={}, note="no trial has been recorded yet")
-        summary = summarize(study)
-        return Importance(
-            study_id=study_id,
-            importances={k: float(v) for k, v in summary.importances.items()},
-            note=summary.importance_note,
-        )
+            get_study(session, study_id)
+            samples, total = queries.importance_samples(session, study_id)
+        return Importance(study_id=study_id, **asdict(from_samples(samples, total)))
 
     @app.get(
         "/studies/{study_id}/export",

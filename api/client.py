@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,37 @@ class APIError(RuntimeError):
         else:
             text = str(detail)
         super().__init__(f"HTTP {status}: {text}")
+
+
+@dataclass
+class Importance:
+    """Parameter importances as the server computed them: the mean and sd over forest seeds per parameter,
+    how many trained configurations they rest on, and the server's note (why there are none, or what was
+    sampled) -- empty `importances` below `minimum` trained configurations."""
+
+    importances: dict[str, float]
+    sd: dict[str, float]
+    trained: int
+    trials: int
+    minimum: int
+    seeds: int
+    note: str | None
+
+    def __getitem__(self, name: str) -> float:
+        return self.importances[name]
+
+    def __bool__(self) -> bool:
+        return bool(self.importances)
+
+    def frame(self):
+        """A pandas DataFrame indexed by parameter: mean, sd (largest first); the note in `.attrs["note"]`."""
+        import pandas as pd
+
+        df = pd.DataFrame(
+            {"mean": self.importances, "sd": self.sd}, index=list(self.importances), columns=["mean", "sd"]
+        )
+        df.attrs.update(note=self.note, trained=self.trained, minimum=self.minimum)
+        return df
 
 
 class Client:
@@ -77,8 +109,13 @@ class Client:
     def cancel(self, study_id: int) -> dict:
         return self._call("POST", f"/studies/{study_id}/cancel").json()
 
-    def importance(self, study_id: int) -> dict[str, float]:
-        return self._call("GET", f"/studies/{study_id}/importance").json()["importances"]
+    def importance(self, study_id: int) -> Importance:
+        """The server's parameter importances (search.importance: the dashboard's and `gdt-search run`'s numbers),
+        note included: `.importances` (mean), `.sd`, `.trained`, `.minimum`, `.note` (e.g. "not enough trained
+        configurations (3 of 8) ..."); `.frame()` is a DataFrame of mean and sd; `result["TR"]` is TR's mean."""
+        body = self._call("GET", f"/studies/{study_id}/importance").json()
+        fields = ("importances", "sd", "trained", "trials", "minimum", "seeds", "note")
+        return Importance(**{k: body[k] for k in fields})
 
     # -- following a study ---------------------------------------------------------------------------
 

@@ -237,6 +237,19 @@ def list_events(session: Session, study_id: int, limit: int, offset: int) -> tup
     return items, total
 
 
+def importance_samples(session: Session, study_id: int) -> tuple[list[tuple[int, dict, float]], int]:
+    """The trained configurations' (number, params, score) -- completed trials, never a duplicate or an
+    infeasible proposal -- and how many trials the study has: what search.importance needs (the dashboard
+    reads the same from its frame, so both give the same numbers)."""
+    rows = session.execute(
+        select(Trial.number, Trial.params, Trial.score)
+        .where(Trial.study_id == study_id, Trial.state == "complete", Trial.score.is_not(None))
+        .order_by(Trial.number)
+    ).all()
+    total = session.scalar(select(func.count()).select_from(Trial).where(Trial.study_id == study_id)) or 0
+    return [(n, p or {}, float(v)) for n, p, v in rows], total
+
+
 # -- exports ---------------------------------------------------------------------------------------
 
 

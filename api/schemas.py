@@ -102,9 +102,19 @@ class EventOut(BaseModel):
 
 
 class Importance(BaseModel):
+    """search.importance: the same numbers as the dashboard and `gdt-search run` give for the study."""
+
     study_id: int
-    importances: dict[str, float] = Field(description="parameter -> importance (Optuna's fANOVA), summing to 1")
-    note: str | None = Field(description="why there are none yet")
+    importances: dict[str, float] = Field(
+        description="parameter -> importance (Optuna's fANOVA), mean over the forest seeds, largest first"
+    )
+    sd: dict[str, float] = Field(default_factory=dict, description="parameter -> sd of its importance over the seeds")
+    trained: int = Field(0, description="trained configurations it rests on (completed trials; no duplicate)")
+    trials: int = Field(0, description="trials the study has, every state")
+    minimum: int = Field(description="trained configurations needed before importances are given")
+    seeds: int = Field(description="forest seeds the mean and sd are over")
+    note: str | None = Field(description="why there are none ('not enough trained configurations (n of m)'), or"
+                             " what was sampled")  # fmt: skip
 
 
 class Health(BaseModel):

@@ -8,6 +8,8 @@
     optuna_backend.py  samplers, pruners, RDB storage with heartbeat, worker processes (run_optuna)
     ray_backend.py     Tuner + OptunaSearch + ASHA, resources per trial, restore (run_ray)
     runner.py          run_study on either backend; summarize / results_table / report
+    importance.py      parameter importance (fANOVA, mean ± sd over seeds, trained configurations only): the one
+                       computation behind the CLI report, the API, the client and the dashboard
 
 Imports core/ only; the service (api/) plugs in its own Recorder.
 """

@@ -9,7 +9,6 @@ process is still running.
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass, field
 
 import optuna
@@ -17,6 +16,7 @@ from optuna.trial import TrialState
 
 from core.config import notation_cells
 from core.factors import CATALOGUE
+from search.importance import ParamImportances, from_study
 from search.optuna_backend import make_storage, run_optuna
 from search.recorder import Recorder
 from search.spec import StudySpec
@@ -47,9 +47,16 @@ class StudySummary:
     infeasible: list[tuple[int, str, str]]  # (number, config, reason)
     duplicates: int
     best: list[Row]  # single objective: the best row; multi-objective: the Pareto front
-    importances: dict[str, float]
-    importance_note: str | None = None
+    importance: ParamImportances  # search.importance: the same numbers as the API and the dashboard
     counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def importances(self) -> dict[str, float]:
+        return self.importance.importances
+
+    @property
+    def importance_note(self) -> str | None:
+        return self.importance.note
 
 
 def run_study(spec: StudySpec, recorder: Recorder | None = None) -> optuna.Study:
@@ -105,7 +112,7 @@ def summarize(study: optuna.Study) -> StudySummary:
         infeasible,
         duplicates,
         _best(study, rows),
-        *_importances(study),
+        from_study(study),
         counts=counts,
     )
 
@@ -128,21 +135,6 @@ def _best(study: optuna.Study, rows: dict[int, Row]) -> list[Row]:
             seen.add(number)
             out.append(rows[number])
     return out
-
-
-def _importances(study: optuna.Study) -> tuple[dict[str, float], str | None]:
-    complete = [
-        t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if "duplicate_of" not in t.user_attrs
-    ]
-    if len(complete) < 2:
-        return {}, f"needs >= 2 completed trials, have {len(complete)}"
-    target = (lambda t: t.values[0]) if len(study.directions) > 1 else None
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return optuna.importance.get_param_importances(study, target=target), None
-    except (ValueError, RuntimeError, ZeroDivisionError) as error:
-        return {}, f"not available: {error}"
 
 
 # -- rendering ---------------------------------------------------------------------------------------
@@ -205,10 +197,5 @@ def report(summary: StudySummary) -> str:
         for b in summary.best:
             out.append(f"  #{b.number} {b.config}  " + " / ".join(_fmt(v) for v in b.values or []))
     out.append("")
-    if summary.importances:
-        out.append(
-            "parameter importances (Optuna): " + ", ".join(f"{k} {v:.2f}" for k, v in summary.importances.items())
-        )
-    else:
-        out.append(f"parameter importances: {summary.importance_note}")
+    out.append(summary.importance.line())
     return "\n".join(out)

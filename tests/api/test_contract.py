@@ -5,11 +5,9 @@ from __future__ import annotations
 import csv
 import io
 
-import optuna
 import pytest
 
 from api.db import Database, head_revision
-from api.models import Study
 from tests.api.conftest import LiveServer, settings_for, tiny_spec
 from tests.api.helpers import claim_for, record
 
@@ -128,31 +126,6 @@ def test_exports_carry_every_trial(live, client):
     exported = client.get(f"/studies/{study_id}/export", params={"format": "json"}).json()
     assert exported["study"]["id"] == study_id
     assert [t["number"] for t in exported["trials"]] == [0, 1] and exported["trials"][0]["replay"]["seed"] == 0
-
-
-def test_importance_comes_from_the_optuna_study(live, client):
-    study_id = client.post("/studies", json=tiny_spec("importance")).json()["id"]
-    note = client.get(f"/studies/{study_id}/importance").json()
-    assert note["importances"] == {} and "no trial" in note["note"]
-
-    db = Database(live.settings.database_url)
-    with db.read() as session:
-        optuna_name = session.get(Study, study_id).optuna_name
-    db.dispose()
-    study = optuna.create_study(study_name=optuna_name, storage=db.url, direction="maximize")
-    distributions = {
-        "TR": optuna.distributions.CategoricalDistribution(["invariant", "distinctive"]),
-        "lr": optuna.distributions.FloatDistribution(0.01, 0.1),
-    }
-    for i in range(12):
-        tr = ["invariant", "distinctive"][i % 2]
-        lr = 0.01 + 0.0075 * i
-        value = (1.0 if tr == "invariant" else 0.0) + 0.001 * (i % 3)  # TR decides, lr hardly matters
-        trial = optuna.trial.create_trial(params={"TR": tr, "lr": lr}, distributions=distributions, value=value)
-        study.add_trial(trial)
-    result = client.get(f"/studies/{study_id}/importance").json()
-    assert set(result["importances"]) == {"TR", "lr"} and result["note"] is None
-    assert result["importances"]["TR"] > result["importances"]["lr"]
 
 
 def test_cancel_a_queued_study_and_refuse_a_finished_one(live, client):

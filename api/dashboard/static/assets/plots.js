@@ -93,8 +93,10 @@ export const drawInvariance = (id, invariance) => choiceBoxes(id, invariance, "m
 export function drawImportance(id, importance) {
   const entries = Object.entries(importance.importances).sort((a, b) => a[1] - b[1]);
   if (!entries.length) return empty(id, importance.note || "no importances");
+  const sd = entries.map((e) => (importance.sd || {})[e[0]] || 0);  // spread over the forest seeds
   return draw(id, [{ type: "bar", orientation: "h", x: entries.map((e) => e[1]), y: entries.map((e) => escapeLabel(e[0])),
-    hovertemplate: "%{y}: %{x:.3f}<extra></extra>" }], { margin: { ...LAYOUT.margin, l: 110 },
+    error_x: { type: "data", array: sd, visible: true }, customdata: sd,
+    hovertemplate: "%{y}: %{x:.3f} ± %{customdata:.3f}<extra></extra>" }], { margin: { ...LAYOUT.margin, l: 110 },
     xaxis: { title: { text: "importance (fANOVA)" }, range: [0, 1] } }, Object.fromEntries(entries));
 }
 

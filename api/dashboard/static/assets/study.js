@@ -110,7 +110,9 @@ async function loadParallel() {
 async function loadImportance() {
   importanceAt = Date.now();
   const importance = await getJSON(`${base}/importance`);
-  document.getElementById("importance-note").textContent = `fANOVA ${importance.note || `over ${importance.trials} completed trials`}`;
+  document.getElementById("importance-note").textContent = importance.note && !Object.keys(importance.importances).length
+    ? importance.note
+    : `fANOVA, mean ± sd over ${importance.seeds} seeds, on ${importance.trained} trained configurations${importance.note ? `; ${importance.note}` : ""}`;
   await drawImportance("plot-importance", importance);
 }
 
