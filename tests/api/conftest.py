@@ -51,7 +51,7 @@ def tiny_spec(name: str = "tiny", n_trials: int = 2, steps: int = 2, **search) -
         "factors": {"TR": {"choices": ["invariant", "distinctive", "off"]}, "TS": {"choices": ["invariant", "off"]}},
         "clip_budget": 8,
         "encoders": {"video": "tiny_video", "audio": "tiny_audio"},
-        "data": {"world": dict(WORLD)},
+        "data": {"world": dict(WORLD), "proxy_videos_per_class": 3},
         "trial": {"steps": steps},
         "evaluation": {"clips_per_video": 1, "invariance_videos": 4},
         "search": {"sampler": "random", "seed": 0, "n_trials": n_trials, "heartbeat_s": 1, **search},

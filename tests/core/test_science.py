@@ -78,8 +78,34 @@ def test_distinctive_to_time_reversal_beats_invariant_on_the_reversal_pairs(tmp_
         assert record["n_classes"] == len(REVERSAL_CLASSES) and record["n_test"] >= 90, table
     for seed in SEEDS:
         distinctive, invariant = results["distinctive", seed], results["invariant", seed]
-        # The choice took effect: the distinctive model keeps a clip and its reversal clearly apart.
-        assert distinctive["invariance_TR"] < invariant["invariance_TR"] - 0.1, f"seed {seed}\n{table}"
+        # The choice took effect: the distinctive model keeps a clip and its reversal further apart ...
+        assert distinctive["invariance_TR"] < invariant["invariance_TR"], f"seed {seed}\n{table}"
+        # ... and it pays where it should.
         assert distinctive["linear_top1"] > invariant["linear_top1"], f"seed {seed}\n{table}"
-    mean = {c: np.mean([results[c, s]["linear_top1"] for s in SEEDS]) for c in ("distinctive", "invariant")}
-    assert mean["distinctive"] - mean["invariant"] > 0.03, table
+    mean = {
+        (c, m): np.mean([results[c, s][m] for s in SEEDS])
+        for c in ("distinctive", "invariant")
+        for m in ("linear_top1", "invariance_TR")
+    }
+    assert mean["invariant", "invariance_TR"] - mean["distinctive", "invariance_TR"] > 0.1, table
+    assert mean["distinctive", "linear_top1"] - mean["invariant", "linear_top1"] > 0.03, table
+
+
+def _mod_trial(modality: str, cache_root: str) -> float:
+    torch.set_num_threads(1)
+    spec = science_spec(0, cache_root)
+    spec = replace(spec, train=replace(spec.train, steps=100))
+    config = GDTConfig.build({"TS": "invariant", "MOD": modality}, clip_budget=32, temperature=0.07)
+    return run_trial(config, spec).evaluation.invariance["MOD"].score
+
+
+@pytest.mark.slow
+def test_measured_modality_invariance_shows_whether_mod_was_invariant_or_off(tmp_path_factory) -> None:
+    """The "did the choice take effect" view must confirm MOD: a cross-modally trained model's video and
+    audio embeddings of one clip are closer than those of different clips; a video-only model's are not."""
+    cache_root = str(tmp_path_factory.mktemp("science-cache"))
+    open_data(science_spec(0, cache_root).data)
+    with ProcessPoolExecutor(max_workers=2, mp_context=multiprocessing.get_context("spawn")) as pool:
+        invariant, off = pool.map(_mod_trial, ("invariant", "off"), (cache_root, cache_root))
+    # Measured here: 0.14 vs -0.01 (uncentred, as before this measure was fixed: ~0.05 vs 0.00).
+    assert invariant > 0.1 and abs(off) < 0.05 and invariant > off + 0.1, (invariant, off)

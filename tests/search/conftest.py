@@ -23,6 +23,7 @@ TINY: dict = {
             "width": 16,
         },
         "clip_frames": 4,
+        "proxy_videos_per_class": 3,
     },
     "encoders": {"feature_dim": 16, "width": 4},
     "trial": {"steps": 2},

@@ -139,3 +139,16 @@ def test_presets_are_valid_and_cover_table_1():
             assert candidate.config == config, name
             assert candidate.key in keys, name
     assert ModalityPairs() == space.unique_feasible()[0].modality_pairs
+
+
+def test_every_trial_of_a_study_gets_one_thread_setting_that_never_oversubscribes():
+    import os
+
+    factors = {"TR": {"choices": ["invariant"]}}
+    assert load_spec({"factors": factors, "search": {"threads": 3}}).trial_spec().threads == 3
+    cores = os.cpu_count() or 1
+    one = load_spec({"factors": factors}).trial_spec().threads
+    two = load_spec({"factors": factors, "search": {"workers": 2}}).trial_spec().threads
+    assert one == cores and two == max(1, cores // 2)
+    ray = load_spec({"factors": factors, "backend": "ray", "ray": {"cpus_per_trial": 1}})
+    assert ray.trial_spec().threads == 1

@@ -1,0 +1,302 @@
+"""Does a trial measure its configuration? Signal above seed noise on the `table1` preset's space.
+
+Every feasible configuration of the `table1` space (one per equivalence class) is trained with the
+preset's trial settings at its default budget (3 training seeds) and at 4x the budget (2 seeds), through
+`core.trial.run_trial` with the study's own `TrialSpec` (common random numbers: one seed gives every
+configuration the same initial weights and the same video stream). An untrained encoder (0 steps) is
+the baseline. Reported, for the study's objective:
+
+- `icc`: between-configuration share of the variance of one seed's score (one-way ICC(1));
+- `tau_seeds_min`: the smallest Kendall tau between two seeds' rankings of the configurations;
+- `tau_budgets`: tau between the default-budget mean ranking and the 4x mean ranking, and
+  `tau_long_seeds`: tau between the two 4x seeds (is the reference itself stable?);
+- `baseline_margin_sd`: (best configuration's mean - untrained mean) / pooled seed sd;
+- `effects`: per factor, the paired difference of the objective between two choices over the pairs of
+  configurations that differ only in that factor (same seed), with a 95 % t-interval over the pairs
+  (each pair's difference averaged over seeds first: the pairs are the independent units). TR is scored
+  on the world's reversal-pair classes (the proxy's linear probe restricted to them), where TR matters.
+- `main_job_seconds`: `gdt-search run --preset table1` end to end (a fresh SQLite database).
+
+Runs are appended to `benchmarks/results/signal_runs.jsonl` and skipped when already there, so an
+interrupted run resumes. Trials run in `--procs` spawned processes with one torch thread each.
+
+    python benchmarks/bench_signal.py                          # the full benchmark (hours on 2 cores)
+    python benchmarks/bench_signal.py --configs 12 --long-seeds 1 --skip-main-job   # a cheaper look
+    python benchmarks/bench_signal.py --world-seed 7 --long-seeds 0 --skip-main-job # a held-out world
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import math
+import multiprocessing as mp
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+from scipy import stats
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+RESULTS = REPO / "benchmarks" / "results"
+RUNS = RESULTS / "signal_runs.jsonl"
+# Which two choices each effect compares, and on which score (TR: on the reversal-pair classes).
+EFFECTS = {
+    "MOD": ("invariant", "off", "objective"),
+    "TR": ("distinctive", "invariant", "reversal_pairs_linear"),
+    "TS": ("distinctive", "invariant", "objective"),
+}
+
+
+def _spec(world_seed: int):
+    from search.presets import load_preset
+
+    return load_preset("table1", {"data.world.seed": world_seed, "search.threads": 1})
+
+
+def _candidates(spec):
+    from search.space import SearchSpace, data_limits
+
+    return SearchSpace(spec, data_limits(spec)).unique_feasible()
+
+
+def _run_one(job: dict) -> dict:
+    """One trial in a fresh process: train, score on the proxy, and on the reversal-pair classes."""
+    import torch
+
+    torch.set_num_threads(1)
+    from dataclasses import replace
+
+    from core.evaluate import evaluate
+    from core.trial import build_model, open_data, run_trial
+    from core.world import REVERSAL_PAIRS
+    from search.objective import score
+    from search.space import SearchSpace
+
+    spec = _spec(job["world_seed"])
+    candidate = SearchSpace(spec).from_params(job["params"])
+    trial_spec = spec.trial_spec(candidate.train_hyper(), seed=job["seed"])
+    trial_spec = replace(trial_spec, train=replace(trial_spec.train, steps=job["steps"], eval_every=None))
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        checkpoint = Path(tmp) / "model.pt"
+        result = run_trial(candidate.config, trial_spec, checkpoint=checkpoint)
+        model = build_model(trial_spec, torch.device("cpu"))
+        from core.pretrain import load_checkpoint
+
+        load_checkpoint(checkpoint, model)
+    _, data = open_data(trial_spec.data)
+    classes = trial_spec.data.world.classes
+    pair_classes = tuple(sorted(classes.index(n) for pair in REVERSAL_PAIRS for n in pair if n in classes))
+    from core.clips import ClipSpec
+
+    pairs = evaluate(model, data, replace(trial_spec.eval, classes=pair_classes, invariance_videos=2),
+                     ClipSpec(trial_spec.data.clip_frames), trial_spec.augment, "cpu")  # fmt: skip
+    scores = result.evaluation.scores
+    return {
+        **{k: job[k] for k in ("world_seed", "config", "seed", "steps")},
+        "objective": score(scores, spec.objective),
+        "r_at_1": scores.r_at_1,
+        "linear_top1": scores.linear_top1,
+        "reversal_pairs_linear": pairs.scores.linear_top1,
+        "invariance": {k: v.score for k, v in result.evaluation.invariance.items()},
+        "n_test": scores.n_test,
+        "seconds": time.perf_counter() - started,
+        "threads": result.environment["torch_threads"],
+    }
+
+
+def run_jobs(jobs: list[dict], procs: int) -> list[dict]:
+    done = {}
+    if RUNS.exists():
+        for line in RUNS.read_text().splitlines():
+            row = json.loads(line)
+            done[(row["world_seed"], row["config"], row["seed"], row["steps"])] = row
+    todo = [j for j in jobs if (j["world_seed"], j["config"], j["seed"], j["steps"]) not in done]
+    print(f"{len(jobs) - len(todo)} runs already recorded, {len(todo)} to train", flush=True)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    with ProcessPoolExecutor(procs, mp_context=mp.get_context("spawn")) as pool, RUNS.open("a") as out:
+        for i, row in enumerate(pool.map(_run_one, todo), 1):
+            out.write(json.dumps(row) + "\n")
+            out.flush()
+            done[(row["world_seed"], row["config"], row["seed"], row["steps"])] = row
+            print(f"[{i}/{len(todo)}] {row['config']} seed {row['seed']} steps {row['steps']}: "
+                  f"{row['objective']:.3f} ({row['seconds']:.0f} s)", flush=True)  # fmt: skip
+    return [done[(j["world_seed"], j["config"], j["seed"], j["steps"])] for j in jobs]
+
+
+# -- statistics ------------------------------------------------------------------------------------
+
+
+def table(rows: list[dict], configs: list[str], seeds: list[int], steps: int, key: str) -> np.ndarray:
+    """(configs, seeds) matrix of `key`."""
+    index = {(r["config"], r["seed"]): r[key] for r in rows if r["steps"] == steps}
+    return np.array([[index[(c, s)] for s in seeds] for c in configs])
+
+
+def icc1(matrix: np.ndarray) -> float:
+    """One-way random-effects ICC(1): the share of one measurement's variance that is between rows."""
+    n, k = matrix.shape
+    between = k * ((matrix.mean(1) - matrix.mean()) ** 2).sum() / (n - 1)
+    within = ((matrix - matrix.mean(1, keepdims=True)) ** 2).sum() / (n * (k - 1))
+    return float((between - within) / (between + (k - 1) * within))
+
+
+def pooled_sd(matrix: np.ndarray) -> float:
+    return float(np.sqrt(((matrix - matrix.mean(1, keepdims=True)) ** 2).sum() / (matrix.size - len(matrix))))
+
+
+def tau(a: np.ndarray, b: np.ndarray) -> float:
+    return float(stats.kendalltau(a, b)[0])
+
+
+def paired_effect(matrix: np.ndarray, configs: list[str], settings: dict, factor: str, a: str, b: str) -> dict:
+    """Mean over matched pairs (other factors equal) of score(factor=a) - score(factor=b), with a 95 % CI."""
+
+    def others(c):
+        return tuple(sorted((f, ch) for f, ch in settings[c].items() if f not in (factor, "DS")))
+
+    by_key = {(others(c), settings[c].get(factor)): i for i, c in enumerate(configs)}
+    diffs = []
+    for (key, choice), i in by_key.items():
+        if choice == a and (key, b) in by_key:
+            diffs.append(matrix[i] - matrix[by_key[(key, b)]])
+    if len(diffs) < 2:
+        return {"diff": math.nan, "ci_low": math.nan, "ci_high": math.nan, "pairs": len(diffs)}
+    per_pair = np.array(diffs).mean(axis=1)
+    mean, sem = float(per_pair.mean()), float(per_pair.std(ddof=1) / math.sqrt(len(per_pair)))
+    half = float(stats.t.ppf(0.975, len(per_pair) - 1) * sem)
+    return {"diff": mean, "ci_low": mean - half, "ci_high": mean + half, "pairs": len(per_pair),
+            "seeds": int(matrix.shape[1]), "compared": f"{a} - {b}"}  # fmt: skip
+
+
+def main_job_seconds() -> float:
+    with tempfile.TemporaryDirectory() as tmp:
+        started = time.perf_counter()
+        subprocess.run(
+            [sys.executable, "-m", "api.cli", "run", "--preset", "table1", "--storage", f"sqlite:///{tmp}/main.db"],
+            check=True, cwd=tmp, env={**os.environ, "PYTHONPATH": str(REPO)},
+        )  # fmt: skip
+        return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--world-seed", type=int, default=0)
+    parser.add_argument("--configs", type=int, help="only the first N feasible configurations (a cheaper look)")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--long-seeds", type=int, default=2)
+    parser.add_argument("--long-factor", type=int, default=4)
+    parser.add_argument("--procs", type=int, default=2)
+    parser.add_argument("--skip-main-job", action="store_true")
+    args = parser.parse_args()
+
+    spec = _spec(args.world_seed)
+    candidates = _candidates(spec)
+    if args.configs:  # spread over the space rather than its first corner
+        candidates = [candidates[i] for i in np.linspace(0, len(candidates) - 1, args.configs).round().astype(int)]
+    steps = spec.trial.steps
+    long_steps = steps * args.long_factor
+    seeds, long_seeds = list(range(args.seeds)), list(range(args.long_seeds))
+    configs = [c.describe() for c in candidates]
+    settings = {c.describe(): {n: s.choice.value for n, s in c.config.settings} for c in candidates}
+
+    def job(candidate, seed, n_steps):
+        return {"world_seed": args.world_seed, "config": candidate.describe(), "params": candidate.params,
+                "seed": seed, "steps": n_steps}  # fmt: skip
+
+    jobs = [job(candidates[0], s, 0) for s in seeds]  # the untrained encoder: the same for every config
+    jobs += [job(c, s, steps) for s in seeds for c in candidates]
+    jobs += [job(c, s, long_steps) for s in long_seeds for c in candidates]
+    started = time.perf_counter()
+    rows = run_jobs(jobs, args.procs)
+    train_hours = (time.perf_counter() - started) / 3600
+
+    short = table(rows, configs, seeds, steps, "objective")
+    baseline = [r["objective"] for r in rows if r["steps"] == 0]
+    summary: dict = {
+        "world_seed": args.world_seed,
+        "configurations": len(configs),
+        "seeds": len(seeds),
+        "steps": steps,
+        "objective": spec.objective.score,
+        "icc": icc1(short),
+        "tau_seeds": [tau(short[:, a], short[:, b]) for a, b in itertools.combinations(range(len(seeds)), 2)],
+        "seed_sd": pooled_sd(short),
+        "best": {"config": configs[int(short.mean(1).argmax())], "mean": float(short.mean(1).max())},
+        "untrained_mean": float(np.mean(baseline)),
+        "chance": 1 / len(spec.data_spec().world.classes),
+    }
+    summary["tau_seeds_min"] = min(summary["tau_seeds"])
+    summary["baseline_margin_sd"] = (summary["best"]["mean"] - summary["untrained_mean"]) / summary["seed_sd"]
+    if long_seeds:
+        long = table(rows, configs, long_seeds, long_steps, "objective")
+        summary["long_steps"] = long_steps
+        summary["long_seeds"] = len(long_seeds)
+        summary["tau_budgets"] = tau(short.mean(1), long.mean(1))
+        if len(long_seeds) > 1:
+            summary["tau_long_seeds"] = tau(long[:, 0], long[:, 1])
+            summary["icc_long"] = icc1(long)
+    summary["effects"] = {
+        factor: paired_effect(table(rows, configs, seeds, steps, key), configs, settings, factor, a, b)
+        for factor, (a, b, key) in EFFECTS.items()
+    }
+    summary["seconds_per_trial"] = float(np.mean([r["seconds"] for r in rows if r["steps"] == steps]))
+    summary["this_run_train_hours"] = train_hours
+    if not args.skip_main_job:
+        summary["main_job_seconds"] = main_job_seconds()
+    summary["machine"] = {"platform": platform.platform(), "cpus": os.cpu_count(), "load": os.getloadavg()}
+    write(summary, rows, configs, seeds, steps)
+
+
+def write(summary: dict, rows: list[dict], configs: list[str], seeds: list[int], steps: int) -> None:
+    name = f"signal_world{summary['world_seed']}" if summary["world_seed"] else "signal"
+    (RESULTS / f"{name}.json").write_text(json.dumps(summary, indent=2) + "\n")
+    short = table(rows, configs, seeds, steps, "objective")
+    e = summary["effects"]
+    long_part = f", {summary['long_steps']} steps x {summary['long_seeds']} seeds" if "long_steps" in summary else ""
+    lines = [
+        f"# Signal: does a trial measure its configuration? (world seed {summary['world_seed']})",
+        "",
+        f"`table1` space, {summary['configurations']} feasible configurations, objective `{summary['objective']}`, "
+        f"{summary['steps']} steps x {summary['seeds']} seeds{long_part}; {summary['seconds_per_trial']:.0f} s "
+        f"per trial on one thread; machine: {summary['machine']}.",
+        "",
+        "| measure | value | target |",
+        "|---|---|---|",
+        f"| ICC (between-configuration share of one seed's variance) | {summary['icc']:.2f} | >= 0.8 |",
+        f"| Kendall tau between seeds (min) | {summary['tau_seeds_min']:.2f} ({', '.join(f'{t:.2f}' for t in summary['tau_seeds'])}) | >= 0.6 |",  # noqa: E501
+        f"| tau default budget vs {summary.get('long_steps', '-')} steps | {summary.get('tau_budgets', math.nan):.2f} | >= 0.6 |",  # noqa: E501
+        f"| tau between the long seeds | {summary.get('tau_long_seeds', math.nan):.2f} | >= 0.6 |",
+        f"| best mean vs untrained encoder, in seed sds | {summary['baseline_margin_sd']:.1f} | >= 10 |",
+        f"| seed sd / untrained mean / chance | {summary['seed_sd']:.3f} / {summary['untrained_mean']:.3f} / {summary['chance']:.3f} | |",  # noqa: E501
+        "",
+        "| effect | compared | diff | 95 % CI | pairs x seeds |",
+        "|---|---|---|---|---|",
+        *(f"| {f} | {v.get('compared', '')} | {v['diff']:+.3f} | [{v['ci_low']:+.3f}, {v['ci_high']:+.3f}] | "
+          f"{v['pairs']} x {v.get('seeds', '-')} |" for f, v in e.items()),  # fmt: skip
+        "",
+        f"Best: `{summary['best']['config']}` ({summary['best']['mean']:.3f}).",
+        "",
+        "| configuration | mean | per seed |",
+        "|---|---|---|",
+        *(f"| `{c}` | {m.mean():.3f} | {' / '.join(f'{v:.3f}' for v in m)} |"
+          for c, m in sorted(zip(configs, short, strict=True), key=lambda x: -x[1].mean())),  # fmt: skip
+    ]
+    if "main_job_seconds" in summary:
+        lines += ["", f"`gdt-search run --preset table1` end to end: {summary['main_job_seconds']:.0f} s."]
+    (RESULTS / f"{name}.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines[:20]))
+
+
+if __name__ == "__main__":
+    main()
