@@ -170,8 +170,9 @@ def paired_effect(matrix: np.ndarray, configs: list[str], settings: dict, factor
     for (key, choice), i in by_key.items():
         if choice == a and (key, b) in by_key:
             diffs.append(matrix[i] - matrix[by_key[(key, b)]])
-    if len(diffs) < 2:
-        return {"diff": math.nan, "ci_low": math.nan, "ci_high": math.nan, "pairs": len(diffs)}
+    if len(diffs) < 2:  # e.g. a --configs subset that holds no two configurations differing only here
+        return {"diff": math.nan, "ci_low": math.nan, "ci_high": math.nan, "pairs": len(diffs),
+                "compared": f"{a} - {b}: fewer than 2 matched pairs in these configurations"}  # fmt: skip
     per_pair = np.array(diffs).mean(axis=1)
     mean, sem = float(per_pair.mean()), float(per_pair.std(ddof=1) / math.sqrt(len(per_pair)))
     half = float(stats.t.ppf(0.975, len(per_pair) - 1) * sem)

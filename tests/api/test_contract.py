@@ -24,7 +24,7 @@ def test_create_then_read_a_study(client):
     assert study["status"] == "queued" and study["backend"] == "optuna"
     assert study["spec"]["factors"]["TR"]["choices"] == ["invariant", "distinctive", "off"]
     assert study["spec"]["trial"]["steps"] == 2  # defaults are filled in, given values kept
-    assert study["spec"]["trial"]["optimizer"] == "sgd"
+    assert study["spec"]["trial"]["optimizer"] == "adamw"
     assert study["progress"] == {"n_trials": 3, "timeout_s": None, "total": 0, "counts": {}}
     assert study["best"] is None and study["error"] is None
     assert study["optuna_name"].startswith("first-")
