@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import multiprocessing.connection
 import sqlite3
 import time
 import warnings
@@ -140,11 +141,60 @@ def make_storage(spec: StudySpec, heartbeat: bool = True) -> optuna.storages.RDB
         url,
         engine_kwargs=engine_kwargs,
         heartbeat_interval=spec.search.heartbeat_s,
-        grace_period=spec.search.grace_s or 3 * spec.search.heartbeat_s,
+        grace_period=spec.search.grace_period,
         heartbeat_stale_trial_callback=retry,
     )
     retry.storage = storage
     return storage
+
+
+STALE_SLACK_S = 0.25  # how soon after a heartbeat turns stale the watch looks (SQLite's clock ticks in 1 s)
+
+
+def seconds_until_stale(storage: optuna.storages.RDBStorage, study_id: int, grace_s: float) -> float | None:
+    """Seconds until the study's oldest running heartbeat is `grace_s` old, by the database's clock (what Optuna's
+    staleness check reads); <= 0: a trial is stale already. None: no running trial has a heartbeat yet."""
+    import sqlalchemy
+    from optuna.storages._rdb import models
+
+    oldest = (
+        sqlalchemy.select(sqlalchemy.func.min(models.TrialHeartbeatModel.heartbeat))
+        .join(models.TrialModel, models.TrialModel.trial_id == models.TrialHeartbeatModel.trial_id)
+        .where(models.TrialModel.study_id == study_id, models.TrialModel.state == TrialState.RUNNING)
+    )
+    with storage.engine.connect() as connection:
+        now = connection.execute(sqlalchemy.select(sqlalchemy.func.now())).scalar()
+        beat = connection.execute(oldest).scalar()
+    if beat is None or now is None:
+        return None
+    return grace_s - (now.replace(tzinfo=None) - beat).total_seconds()
+
+
+def stale_wait(until: float | None, heartbeat_s: float) -> float:
+    """How long the watch sleeps: until just after the next heartbeat turns stale, and at most one heartbeat (a trial
+    that starts meanwhile turns stale no sooner than grace_s >= heartbeat_s after it started)."""
+    if until is None:
+        return float(heartbeat_s)
+    return min(float(heartbeat_s), max(until, 0.0) + STALE_SLACK_S)
+
+
+def watch_stale(study: optuna.Study, spec: StudySpec, running) -> None:
+    """Fail (and, through RetryOnce, re-queue) a dead worker's trial as soon as its heartbeat turns stale, while
+    `running(timeout)` -- wait up to `timeout` seconds, then say whether workers are still at it -- is true.
+
+    Optuna itself checks for stale trials only when a worker asks for its next trial, so on its own a dead
+    worker's trial would be noticed up to a whole trial's duration after grace_s. `gdt-search run`'s parent
+    process runs this watch instead: it sleeps until the oldest running heartbeat is grace_s old (a default of
+    2 x heartbeat_s), so a dead worker's trial is failed within 2 x heartbeat_s of its last beat (plus
+    STALE_SLACK_S and the database clock's resolution)."""
+    storage = getattr(study._storage, "_backend", study._storage)  # Optuna wraps an RDBStorage in a cache
+    assert isinstance(storage, optuna.storages.RDBStorage) and storage.heartbeat_interval is not None
+    while True:
+        until = seconds_until_stale(storage, study._study_id, spec.search.grace_period)
+        if until is not None and until < 0:
+            optuna.storages.fail_stale_trials(study)
+        if not running(stale_wait(until, spec.search.heartbeat_s)):
+            return
 
 
 def open_study(spec: StudySpec, storage: optuna.storages.BaseStorage | None = None, worker: int = 0) -> optuna.Study:
@@ -322,9 +372,9 @@ def run_optuna(spec: StudySpec, recorder: Recorder | None = None) -> optuna.Stud
     recorder = recorder or NullRecorder()
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     recorder.study_started(study_info(spec, "optuna"))
-    _, space = prepare(spec)
+    study, space = prepare(spec)
     if spec.search.workers == 1:
-        optimize(spec, recorder, 0, space)
+        optimize(spec, recorder, 0, space)  # one process: were it to die, nothing would be left to notice
     else:
         context = multiprocessing.get_context("spawn")
         processes = [
@@ -335,6 +385,12 @@ def run_optuna(spec: StudySpec, recorder: Recorder | None = None) -> optuna.Stud
         ]
         for process in processes:
             process.start()
+
+        def running(timeout: float) -> bool:
+            multiprocessing.connection.wait([p.sentinel for p in processes if p.is_alive()], timeout)
+            return any(p.is_alive() for p in processes)
+
+        watch_stale(study, spec, running)  # a killed worker's trial is failed and retried within 2 x heartbeat_s
         for process in processes:
             process.join()
         failed = [p.name for p in processes if p.exitcode != 0]

@@ -217,10 +217,19 @@ class SearchSection(_Strict):
     workers: int = Field(1, ge=1, le=1024)  # Optuna: worker processes on the one study
     threads: int | None = Field(None, ge=1, le=1024)  # torch CPU threads per worker (None: torch's default)
     pruner: PrunerSection = Field(default_factory=PrunerSection)
-    heartbeat_s: int = Field(10, ge=1, le=3600)  # a worker's running trial is failed (and retried) after grace_s
-    grace_s: int | None = Field(None, ge=1, le=86_400)  # default 3 x heartbeat_s
+    # A running trial heartbeats every heartbeat_s; once its last beat is grace_s old its worker is dead: the
+    # trial is failed and retried. Default grace 2 x heartbeat_s; `gdt-search run` checks at the moment a beat
+    # turns stale (not on a polling period after it), so a dead worker's trial is noticed within 2 x heartbeat_s
+    # of its last beat (plus the database clock's resolution: 1 s on SQLite).
+    heartbeat_s: int = Field(10, ge=1, le=3600)
+    grace_s: int | None = Field(None, ge=1, le=86_400)  # default 2 x heartbeat_s (grace_period)
     max_retry: int = Field(2, ge=0, le=100)  # retries of a trial whose worker died
     max_idle_proposals: int = Field(200, ge=1, le=100_000)  # stop after this many proposals in a row train nothing new
+
+    @property
+    def grace_period(self) -> int:
+        """Seconds after a running trial's last heartbeat when it counts as dead: grace_s, default 2 x heartbeat_s."""
+        return self.grace_s if self.grace_s is not None else 2 * self.heartbeat_s
 
 
 class RaySection(_Strict):
