@@ -45,9 +45,9 @@ from api.schemas import (
     ValidationProblem,
 )
 from api.settings import Settings
-from api.submit import BodyError, parse_body, validate_submission
+from api.submit import ApiStudySpec, BodyError, parse_body, validate_submission
 from core.factors import CATALOGUE
-from search.spec import SpecError, StudySpec
+from search.spec import SpecError
 
 log = logging.getLogger("gdt_search.api")
 
@@ -438,7 +438,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             return app.openapi_schema
         schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
         document_auth(schema)
-        spec_schema = StudySpec.model_json_schema(ref_template="#/components/schemas/{model}")
+        # The request body: the study spec less what the server decides, data roots as registered names.
+        spec_schema = ApiStudySpec.model_json_schema(ref_template="#/components/schemas/{model}")
         # The factors a spec may search, by name (the server answers 422 to any other key).
         spec_schema["properties"]["factors"]["propertyNames"] = {"enum": [n for n in CATALOGUE if n != "DS"]}
         components = schema.setdefault("components", {}).setdefault("schemas", {})

@@ -15,13 +15,31 @@ from __future__ import annotations
 import json
 import math
 import time
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import BaseModel, Field, create_model
 
 from api.db import normalize_url
-from api.settings import CACHE_ENV, DATA_ROOTS_ENV, DEVICES_ENV, RAY_ADDRESS_ENV, RAY_STORAGE_ENV, Limits, Settings
-from search.spec import Range, SpecError, StudySpec, load_spec
+from api.settings import (
+    CACHE_ENV,
+    DATA_ROOTS_ENV,
+    DATASET_NAME,
+    DEVICES_ENV,
+    RAY_ADDRESS_ENV,
+    RAY_STORAGE_ENV,
+    Limits,
+    Settings,
+)
+from search.spec import DataSection, Range, RaySection, SpecError, StudySpec, load_spec
 
 DATA_ROOT_FIELDS = ("pretrain_root", "hmdb_root", "ucf_root")
+# Fields the server alone decides (section, field) -> what it uses instead: refused through the API, absent
+# from its request schema; `gdt-search run FILE.yaml` still takes them.
+SERVER_DECIDED = {
+    ("data", "cache_root"): f"the clip cache is the server's ({CACHE_ENV})",
+    ("ray", "address"): f"studies run on the server's Ray cluster ({RAY_ADDRESS_ENV})",
+    ("ray", "storage_path"): f"Ray's experiment folder is the server's ({RAY_STORAGE_ENV})",
+}
 INVARIANCE_CLIPS = 8  # clips the invariance probe encodes per probe video (original + transformed ones)
 
 MAX_INT = 2**63 - 1
@@ -146,14 +164,9 @@ def policy_problems(spec: StudySpec, settings: Settings) -> list[tuple[str, str]
                     f" got {value!r}",
                 )
             )
-    if spec.data.cache_root is not None:
-        problems.append(("data.cache_root", f"the clip cache is the server's ({CACHE_ENV}); leave it out"))
-    if spec.ray.address is not None:
-        problems.append(("ray.address", f"studies run on the server's Ray cluster ({RAY_ADDRESS_ENV}); leave it out"))
-    if spec.ray.storage_path is not None:
-        problems.append(
-            ("ray.storage_path", f"Ray's experiment folder is the server's ({RAY_STORAGE_ENV}); leave it out")
-        )
+    for (section, name), whose in SERVER_DECIDED.items():
+        if getattr(getattr(spec, section), name) is not None:
+            problems.append((f"{section}.{name}", f"{whose}: decided by the server; leave it out"))
     devices = offered_devices(settings)
     if spec.device != "auto" and spec.device not in devices:
         problems.append(
@@ -164,6 +177,45 @@ def policy_problems(spec: StudySpec, settings: Settings) -> list[tuple[str, str]
             )
         )
     return problems
+
+
+DATASET_NAME_DOC = (
+    f"the name of a dataset the operator registered on this server ({DATA_ROOTS_ENV}), not a path;"
+    " any other name is a 422 listing the registered ones"
+)
+DatasetName = Annotated[str, Field(pattern=DATASET_NAME.pattern, description=DATASET_NAME_DOC)]
+
+
+def _derived(model: type[BaseModel], name: str, drop: tuple[str, ...] = (), **replace: Any) -> type[BaseModel]:
+    """`model` less the fields in `drop`, with the fields in `replace` ((type, Field) pairs) instead of its own:
+    the same fields, bounds, defaults and config otherwise, so the API's request schema cannot drift from the spec."""
+    fields = {n: (f.annotation, f) for n, f in model.model_fields.items() if n not in drop}
+    for field, value in replace.items():
+        assert field in fields, f"{model.__name__} has no field {field}"
+        fields[field] = value
+    return create_model(name, __config__=model.model_config, __doc__=model.__doc__, **fields)
+
+
+def _dropped(section: str) -> tuple[str, ...]:
+    return tuple(name for (s, name) in SERVER_DECIDED if s == section)
+
+
+ApiDataSection = _derived(
+    DataSection,
+    "DataSection",
+    _dropped("data"),
+    **{name: (DatasetName | None, Field(None, description=DATASET_NAME_DOC)) for name in DATA_ROOT_FIELDS},
+)
+ApiRaySection = _derived(RaySection, "RaySection", _dropped("ray"))
+# The body of POST /studies as the OpenAPI document publishes it: the study spec without what the server decides,
+# data roots as registered names. The server validates a body as a StudySpec and then applies its policy
+# (`policy_problems`), so a client sending a server-decided field anyway gets a 422 naming it.
+ApiStudySpec = _derived(
+    StudySpec,
+    "StudySpec",
+    data=(ApiDataSection, Field(default_factory=ApiDataSection)),
+    ray=(ApiRaySection, Field(default_factory=ApiRaySection)),
+)
 
 
 def offered_devices(settings: Settings) -> tuple[str, ...]:

@@ -57,8 +57,13 @@ schema = schemathesis.pytest.from_fixture("fuzz_schema")
 def test_the_server_does_what_its_schema_says(case):
     excluded = []
     if case.operation.method.upper() == "POST" and case.operation.path == "/studies":
-        # A study spec has rules across fields that JSON Schema cannot state (the GDT validity lemmas: a space
-        # with no valid configuration; the study's total cost against the server's limits; choices allowed
-        # per factor): a schema-valid spec may still get its documented 422 naming the field.
+        # Only here, and only positive_data_acceptance ("a schema-valid body is accepted"): a study spec has rules
+        # across fields that JSON Schema cannot state -- the GDT validity lemmas (a space with no valid
+        # configuration is refused), the study's estimated cost against the server's limits (values each within
+        # their bounds multiply), the choices allowed per factor -- and one that depends on the server's state (a
+        # data root must name a dataset registered in GDT_SEARCH_DATA_ROOTS; the schema gives the names' pattern).
+        # A schema-valid spec may get its documented 422 naming the field for those reasons. Everything a single
+        # field's schema can say is in the schema: the server-decided fields are absent from it, and every other
+        # check (negative data rejection among them) runs here too.
         excluded.append(positive_data_acceptance)
     case.call_and_validate(checks=CHECKS.get_all(), excluded_checks=excluded)
