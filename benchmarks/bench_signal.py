@@ -180,6 +180,22 @@ def paired_effect(matrix: np.ndarray, configs: list[str], settings: dict, factor
             "seeds": int(matrix.shape[1]), "compared": f"{a} - {b}"}  # fmt: skip
 
 
+def by_choice(rows: list[dict], configs: list[str], settings: dict, budgets: dict) -> dict:
+    """Mean objective of the configurations holding each factor's choice, per budget (unpaired: a first look
+    that needs no matched pairs, so it works on a --configs subset too)."""
+    out: dict = {}
+    for budget, (seeds, n_steps) in budgets.items():
+        if not seeds:
+            continue
+        means = table(rows, configs, seeds, n_steps, "objective").mean(axis=1)
+        for factor in EFFECTS:
+            for choice in sorted({settings[c][factor] for c in configs}):
+                chosen = [m for c, m in zip(configs, means, strict=True) if settings[c][factor] == choice]
+                out.setdefault(factor, {}).setdefault(choice, {})[budget] = {"mean": float(np.mean(chosen)),
+                                                                             "configs": len(chosen)}  # fmt: skip
+    return out
+
+
 def main_job_seconds() -> float:
     with tempfile.TemporaryDirectory() as tmp:
         started = time.perf_counter()
@@ -251,6 +267,8 @@ def main() -> None:
         factor: paired_effect(table(rows, configs, seeds, steps, key), configs, settings, factor, a, b)
         for factor, (a, b, key) in EFFECTS.items()
     }
+    budgets = {"default": (seeds, steps), "long": (long_seeds, long_steps)}
+    summary["by_choice"] = by_choice(rows, configs, settings, budgets)
     summary["seconds_per_trial"] = float(np.mean([r["seconds"] for r in rows if r["steps"] == steps]))
     summary["this_run_train_hours"] = train_hours
     if not args.skip_main_job:
@@ -293,6 +311,13 @@ def write(summary: dict, rows: list[dict], configs: list[str], seeds: list[int],
         *(f"| `{c}` | {m.mean():.3f} | {' / '.join(f'{v:.3f}' for v in m)} |"
           for c, m in sorted(zip(configs, short, strict=True), key=lambda x: -x[1].mean())),  # fmt: skip
     ]
+    lines += ["", "Mean objective by choice (unpaired; configurations in brackets):", "",
+              "| factor | choice | default budget | long budget |", "|---|---|---|---|"]  # fmt: skip
+    for factor, choices in summary["by_choice"].items():
+        for choice, budgets in choices.items():
+            cells = [f"{budgets[b]['mean']:.3f} ({budgets[b]['configs']})" if b in budgets else "-"
+                     for b in ("default", "long")]  # fmt: skip
+            lines.append(f"| {factor} | {choice} | {cells[0]} | {cells[1]} |")
     if "main_job_seconds" in summary:
         lines += ["", f"`gdt-search run --preset table1` end to end: {summary['main_job_seconds']:.0f} s."]
     (RESULTS / f"{name}.md").write_text("\n".join(lines) + "\n")
