@@ -66,18 +66,35 @@ class HierarchicalSampler:
             for index, name in enumerate(CATALOGUE)
         }
         self._video_queue: list[int] = []
+        self._recent: list[int] = []  # the last epoch drawn
         self._tuples = slot_tuples(config.ks)
 
     def next_videos(self, k: int) -> torch.Tensor:
-        """The next k distinct videos of the stream (epoch after epoch of random permutations)."""
+        """The next k distinct videos of the stream (epoch after epoch of random permutations).
+
+        Each new epoch starts with videos that none of the previous epoch's last N // 2 were, so a video
+        comes back no sooner than N // 2 + 1 places later: any K_i <= N // 2 + 1 reads the stream as it is,
+        and configurations with different K_i see exactly the same sequence. (A larger K_i skips a repeat
+        to a later batch; only it then departs from the common order.)
+        """
         while len(set(self._video_queue)) < k:
-            self._video_queue += torch.randperm(self.num_videos, generator=self.generators["DS"]).tolist()
+            self._video_queue += self._next_epoch()
         chosen: list[int] = []
         rest: list[int] = []
-        for video in self._video_queue:  # first k distinct; a repeat across an epoch boundary waits its turn
+        for video in self._video_queue:
             (chosen if len(chosen) < k and video not in chosen else rest).append(video)
         self._video_queue = rest
         return torch.tensor(chosen)
+
+    def _next_epoch(self) -> list[int]:
+        order = torch.randperm(self.num_videos, generator=self.generators["DS"]).tolist()
+        spacing = self.num_videos // 2
+        recent = set(self._recent[-spacing:]) if spacing else set()
+        fresh = [v for v in order if v not in recent][:spacing]
+        taken = set(fresh)
+        epoch = fresh + [v for v in order if v not in taken]
+        self._recent = epoch
+        return epoch
 
     def sample(self) -> GDTBatch:
         ks = self.config.ks
