@@ -251,7 +251,9 @@ def test_restarting_the_service_mid_study_loses_no_completed_trial(sqlite_url, p
         return process, client
 
     first, client = serve("serve-1")
-    study_id = client.post("/studies", json=tiny_spec("restarted", n_trials=2, steps=15)).json()["id"]
+    # 300 steps: the second trial must still be training when SIGTERM lands (at 15 steps it sometimes
+    # finished between the poll that saw it running and the signal, and was recorded complete).
+    study_id = client.post("/studies", json=tiny_spec("restarted", n_trials=2, steps=300)).json()["id"]
     completed, running = wait_for(
         lambda: running_after_a_completed_trial(sqlite_url, study_id),
         STUDY_TIMEOUT,
