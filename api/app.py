@@ -31,6 +31,7 @@ from api.models import Study
 from api.params import MAX_ID, Offset, StudyId, TrialNumber
 from api.schemas import (
     Created,
+    Effects,
     EventOut,
     Health,
     Importance,
@@ -380,6 +381,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             get_study(session, study_id)
             samples, total = queries.importance_samples(session, study_id)
         return Importance(study_id=study_id, **asdict(from_samples(samples, total)))
+
+    @app.get(
+        "/studies/{study_id}/effects",
+        response_model=Effects,
+        dependencies=Read,
+        tags=["studies"],
+        responses={**R401, **R404},
+    )
+    def effects(study_id: StudyId):
+        """Per-factor effects: for each factor with >= 2 choices, the mean paired difference of the objective
+        between two choices over trained configurations that differ only in that factor, with its 95 %
+        t-interval (search.effects: the numbers of `gdt-search run`'s report, the export and the dashboard)."""
+        with db.read() as session:
+            get_study(session, study_id)
+            return Effects(study_id=study_id, **queries.effects_of(session, study_id))
 
     @app.get(
         "/studies/{study_id}/export",

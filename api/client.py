@@ -66,6 +66,47 @@ class Importance:
         return df
 
 
+@dataclass
+class Effect:
+    """`choice` - `reference` for `factor`: the mean paired difference with its 95 % interval (`mean`, `low`,
+    `high` are None below 2 matched pairs; `note` says why), over `pairs` pairs of `min_seeds`..`max_seeds`."""
+
+    factor: str
+    choice: str
+    reference: str
+    pairs: int
+    min_seeds: int
+    max_seeds: int
+    mean: float | None
+    low: float | None
+    high: float | None
+    sd: float | None
+    note: str | None
+    text: str
+
+
+@dataclass
+class Effects:
+    """Per-factor effects as the server computed them (search.effects: `gdt-search run`'s numbers)."""
+
+    effects: list[Effect]
+    configurations: int
+    note: str | None
+
+    def __iter__(self) -> Iterator[Effect]:
+        return iter(self.effects)
+
+    def __len__(self) -> int:
+        return len(self.effects)
+
+    def frame(self):
+        """A pandas DataFrame, one row per (factor, choice, reference): mean, low, high, pairs, seeds."""
+        import pandas as pd
+
+        columns = ["factor", "choice", "reference", "mean", "low", "high", "pairs", "min_seeds", "max_seeds", "note"]
+        return pd.DataFrame([{c: getattr(e, c) for c in columns} for e in self.effects], columns=columns)
+
+
 class Client:
     def __init__(self, base_url: str = "http://127.0.0.1:8000", token: str | None = None, timeout: float = 30.0):
         headers = {"Authorization": f"Bearer {token}"} if token else {}
@@ -117,6 +158,17 @@ class Client:
         fields = ("importances", "sd", "trained", "trials", "minimum", "seeds", "note")
         return Importance(**{k: body[k] for k in fields})
 
+    def effects(self, study_id: int) -> Effects:
+        """Per-factor effects with 95 % intervals (search.effects): e.g. `[e.text for e in client.effects(s)]` ->
+        ["TR distinctive - invariant: +0.060 [+0.030, +0.090], paired over 12 configurations x 3 seeds", ...]."""
+        body = self._call("GET", f"/studies/{study_id}/effects").json()
+        return Effects([Effect(**e) for e in body["effects"]], body["configurations"], body["note"])
+
+    def best_set(self, study_id: int) -> dict:
+        """The best configuration by mean over seeds and those statistically indistinguishable from it (Welch
+        t-test p > alpha), or the note why no set can be computed (1 seed); the chance level beside it."""
+        return self.study(study_id)["best_set"]
+
     # -- following a study ---------------------------------------------------------------------------
 
     def stream(self, study_id: int, poll_s: float = 2.0, timeout_s: float | None = None) -> Iterator[dict]:
@@ -158,7 +210,8 @@ class Client:
         rows = []
         for t in self._pages(f"/studies/{study_id}/trials", {"state": state} if state else {}):
             # duplicate_of: a duplicate reused that trial's result; it is no measurement (never average it in)
-            fixed = ("number", "state", "config", "score", "cost", "duration_s", "reason", "duplicate_of")
+            fixed = ("number", "state", "config", "score", "n_seeds", "ci_low", "ci_high", "cost", "duration_s",
+                     "reason", "duplicate_of")  # fmt: skip
             row = {k: t[k] for k in fixed}
             row |= {f"param_{k}": v for k, v in t["params"].items()}
             row |= {f"score_{k}": v for k, v in t["scores"].items() if not isinstance(v, dict | list)}

@@ -115,6 +115,8 @@ class Trial(Base):
     equivalence_key: Mapped[str | None] = mapped_column(String(64))
     values: Mapped[list[Any] | None] = mapped_column(JSON)
     score: Mapped[float | None] = mapped_column(Float)  # values[0], for sorting
+    # each training seed's score; `score` is their mean (None: recorded before replicates, one seed)
+    seed_values: Mapped[list[Any] | None] = mapped_column(JSON)
     cost: Mapped[float | None] = mapped_column(Float)  # values[1] of a multi-objective study
     scores: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     invariance: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

@@ -18,6 +18,10 @@ from sqlalchemy.orm import Session, defer
 
 from api.models import Event, IntermediateValue, Study, Trial
 from api.schemas import EventOut, Intermediate, Progress, StudyOut, StudySummary, TrialDetail, TrialOut
+from search.best import best_set, chance_level
+from search.effects import factor_effects
+from search.intervals import estimate
+from search.measurements import Measured, fold, seed_values
 
 
 class NoSuchTrial(LookupError):
@@ -120,8 +124,35 @@ def study_out(session: Session, study: Study) -> StudyOut:
         error=study.error,
         data_report=study.data_report,
         best=trial_outs(session, [best])[0] if best is not None else None,
+        best_set=best_set_of(session, study.id),
         spec=study.spec,
     )
+
+
+def measured(session: Session, study_id: int) -> tuple[list[Measured], float | None]:
+    """The study's trained configurations (search.measurements: completed trials, never a duplicate) and the
+    chance level of its proxy (1 / its classes, from a trained trial's scores)."""
+    complete = (Trial.study_id == study_id, Trial.state == "complete", Trial.score.is_not(None))
+    rows = session.execute(
+        select(Trial.number, Trial.config, Trial.params, Trial.values, Trial.seed_values)
+        .where(*complete)
+        .order_by(Trial.number)
+    ).all()
+    samples = [(n, c or "", p or {}, seed_values(v, sv)) for n, c, p, v, sv in rows]
+    scores = session.scalars(select(Trial.scores).where(*complete).order_by(Trial.number).limit(1)).first()
+    classes = (scores or {}).get("n_classes")  # every trial of a study evaluates on the same proxy
+    return fold(samples), chance_level(classes if isinstance(classes, int) else None)
+
+
+def best_set_of(session: Session, study_id: int) -> dict:
+    return best_set(*measured(session, study_id)).as_dict()
+
+
+def effects_of(session: Session, study_id: int) -> dict:
+    entries, _ = measured(session, study_id)
+    effects = factor_effects(entries)
+    note = None if effects else "no factor took two choices among the trained configurations"
+    return {"effects": [e.as_dict() for e in effects], "configurations": len(entries), "note": note}
 
 
 def _intermediates(session: Session, trial_ids: list[int]) -> dict[int, list[Intermediate]]:
@@ -137,6 +168,15 @@ def _intermediates(session: Session, trial_ids: list[int]) -> dict[int, list[Int
     return out
 
 
+def _seed_fields(trial: Trial) -> dict:
+    """A completed trial's seeds and the 95 % interval of its mean score (search.intervals)."""
+    values = seed_values(trial.values, trial.seed_values) if trial.state == "complete" else []
+    if not values:
+        return {}
+    e = estimate(values)
+    return dict(n_seeds=e.n, ci_low=e.low, ci_high=e.high, interval=e.text())
+
+
 def _trial_fields(trial: Trial, intermediate: list[Intermediate]) -> dict:
     return dict(
         number=trial.number,
@@ -145,6 +185,8 @@ def _trial_fields(trial: Trial, intermediate: list[Intermediate]) -> dict:
         params=trial.params or {},
         values=trial.values,
         score=trial.score,
+        seed_values=trial.seed_values,
+        **_seed_fields(trial),
         cost=trial.cost,
         scores=trial.scores or {},
         intermediate=intermediate,
@@ -192,9 +234,7 @@ def list_trials(
     if after is not None and sort == "number":
         where.append(Trial.number < after if order == "desc" else Trial.number > after)
     elif after is not None:
-        anchor = session.execute(
-            select(column).where(Trial.study_id == study_id, Trial.number == after)
-        ).first()
+        anchor = session.execute(select(column).where(Trial.study_id == study_id, Trial.number == after)).first()
         if anchor is None:
             raise NoSuchTrial(f"after={after}: study {study_id} has no trial {after} (with sort={sort}, after is"
                               " the number of the previous page's last trial)")  # fmt: skip
@@ -297,7 +337,7 @@ def export_json(session: Session, study: StudyOut) -> Iterator[str]:
         for trial in chunk:
             yield ("" if first else ", ") + json.dumps(_as_exported(trial))
             first = False
-    yield "]}\n"
+    yield '], "effects": ' + json.dumps(effects_of(session, study.id)) + "}\n"
 
 
 def _columns(session: Session, study_id: int) -> tuple[list[str], list[str], list[str]]:
@@ -312,8 +352,8 @@ def _columns(session: Session, study_id: int) -> tuple[list[str], list[str], lis
 
 
 CSV_FIXED = (
-    "number", "state", "config", "score", "cost", "duration_s", "started_at", "finished_at", "reason", "duplicate_of",
-    "reused_score",
+    "number", "state", "config", "score", "n_seeds", "ci_low", "ci_high", "seed_values", "cost", "duration_s",
+    "started_at", "finished_at", "reason", "duplicate_of", "reused_score",
 )  # fmt: skip
 
 
@@ -344,6 +384,10 @@ def export_csv(session: Session, study_id: int) -> Iterator[str]:
                     t.state,
                     t.config,
                     "" if duplicate else _cell(t.score),
+                    t.n_seeds or "",
+                    _cell(t.ci_low),
+                    _cell(t.ci_high),
+                    "" if duplicate else _cell(t.seed_values),
                     "" if duplicate else _cell(t.cost),
                     _cell(t.duration_s),
                     t.started_at.isoformat(),

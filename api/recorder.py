@@ -136,6 +136,7 @@ class DatabaseRecorder:
             trial.values = values
             trial.score = values[0] if values else None
             trial.cost = values[1] if values and len(values) > 1 else None
+            trial.seed_values = [_finite(v) for v in record.seed_values] if record.seed_values else None
             trial.scores = json_safe(dict(record.scores or {}))
             trial.invariance = json_safe(dict(replay.get("invariance") or {}))
             trial.reason = clean_text(record.reason)

@@ -30,7 +30,16 @@ class TrialOut(BaseModel):
     config: str = Field(description="the configuration in the papers' notation")
     params: dict[str, Any]
     values: list[float | None] | None = Field(description="objective value(s): score first, then cost")
-    score: float | None
+    score: float | None = Field(description="the mean of seed_values (search.seeds training seeds)")
+    seed_values: list[float | None] | None = Field(
+        None, description="each training seed's score (null: one seed, recorded before replicates)"
+    )
+    n_seeds: int = Field(0, description="training seeds the score is the mean of (0: no score)")
+    ci_low: float | None = Field(None, description="95 % t-interval of the mean score (null below 2 seeds)")
+    ci_high: float | None = None
+    interval: str | None = Field(
+        None, description="e.g. '0.412 [0.395, 0.430], 3 seeds' or '0.412 (1 seed, no interval)'"
+    )
     cost: float | None
     scores: dict[str, Any] = Field(description="every proxy metric")
     intermediate: list[Intermediate]
@@ -82,7 +91,62 @@ class StudyOut(StudySummary):
         " and every truncated file kept, each with its reason (paths relative to the dataset)",
     )
     best: TrialOut | None = Field(description="the completed trial with the highest score so far")
+    best_set: BestSet | None = Field(
+        None, description="the best configuration by mean over seeds and those statistically indistinguishable from it"
+    )
     spec: dict[str, Any] = Field(description="the full study spec, defaults filled in")
+
+
+class Measured(BaseModel):
+    """A configuration with one set of hyper-parameters, and its score over seeds (search.measurements)."""
+
+    config: str
+    hyper: dict[str, Any] = Field(description="searched parameters other than the factors' choices and K")
+    trials: list[int] = Field(description="the trials that trained it")
+    values: list[float] = Field(description="every seed's score")
+    mean: float
+    n: int = Field(description="seeds the mean rests on")
+    sd: float | None
+    low: float | None = Field(description="95 % t-interval of the mean (null below 2 seeds)")
+    high: float | None
+    p: float | None = Field(None, description="Welch t-test p-value against the best (indistinguishable: p > alpha)")
+
+
+class BestSet(BaseModel):
+    """search.best: the highest mean and every configuration the seeds cannot tell apart from it."""
+
+    best: Measured | None
+    indistinguishable: list[Measured] = Field(description="Welch t-test p > alpha against the best, best p first")
+    untestable: int = Field(description="other configurations with < 2 seeds, which cannot be tested")
+    alpha: float
+    note: str | None = Field(description="why no set can be computed (e.g. 1 seed)")
+    chance: float | None = Field(description="chance level: 1 / the proxy's classes")
+
+
+class Effect(BaseModel):
+    """`choice` - `reference` for `factor`: mean paired difference of the objective with its 95 % t-interval."""
+
+    factor: str
+    choice: str
+    reference: str
+    pairs: int = Field(description="matched pairs: configurations differing only in this factor")
+    min_seeds: int
+    max_seeds: int
+    mean: float | None = Field(description="null below 2 matched pairs")
+    low: float | None
+    high: float | None
+    sd: float | None
+    note: str | None = Field(description="e.g. 'fewer than 2 matched pairs'")
+    text: str = Field(description="the effect as one line of the report")
+
+
+class Effects(BaseModel):
+    """search.effects: the same numbers as `gdt-search run`'s report, the export and the dashboard."""
+
+    study_id: int
+    effects: list[Effect]
+    configurations: int = Field(description="trained (configuration, hyper-parameters) entries they rest on")
+    note: str | None = None
 
 
 class Created(BaseModel):
@@ -135,3 +199,6 @@ class FieldProblem(BaseModel):
 
 class ValidationProblem(BaseModel):
     detail: list[FieldProblem]
+
+
+StudyOut.model_rebuild()  # best_set: BestSet is defined below StudyOut

@@ -243,6 +243,8 @@ def cost_problems(spec: StudySpec, limits: Limits) -> list[tuple[str, str]]:
     problems: list[tuple[str, str]] = []
     world, trial, evaluation = spec.data.world, spec.trial, spec.evaluation
     n_trials = spec.search.n_trials or 1  # a study with only a timeout is bounded by the timeout
+    seeds = spec.search.seeds  # every trial trains its configuration once per seed
+    seeds_text = f" x search.seeds {seeds}" if seeds > 1 else ""
     world_videos = world.videos_per_class * len(world.classes)
     proxy_videos = (spec.data.proxy_videos_per_class or world.videos_per_class) * len(world.classes)
     if spec.data.kind == "world":
@@ -265,14 +267,14 @@ def cost_problems(spec: StudySpec, limits: Limits) -> list[tuple[str, str]]:
         steps_text = f"trial.epochs {trial.epochs:g} x {world_videos} videos / 2 per batch = {steps} steps"
     else:
         steps, steps_text = trial.steps, f"trial.steps {trial.steps}"
-    train_clips = budget * steps * n_trials
+    train_clips = budget * steps * n_trials * seeds
     if train_clips > limits.train_clips:
         problems.append(
             (
                 "trial.steps" if trial.epochs is None else "trial.epochs",
                 f"the study would train on {_si(train_clips)} clips (clip_budget {budget} x {steps_text} x"
-                f" search.n_trials {n_trials}), more than this server's limit of {_si(limits.train_clips)}"
-                " (GDT_SEARCH_MAX_TRAIN_CLIPS); lower clip_budget, the steps or search.n_trials",
+                f" search.n_trials {n_trials}{seeds_text}), more than this server's limit of {_si(limits.train_clips)}"
+                " (GDT_SEARCH_MAX_TRAIN_CLIPS); lower clip_budget, the steps, search.n_trials or search.seeds",
             )
         )
     if spec.data.kind == "world":
@@ -281,7 +283,7 @@ def cost_problems(spec: StudySpec, limits: Limits) -> list[tuple[str, str]]:
             + min(evaluation.invariance_videos, proxy_videos) * INVARIANCE_CLIPS
         )
         evaluations = 1 + (steps // trial.eval_every if trial.eval_every else 0)
-        eval_clips = per_evaluation * evaluations * n_trials
+        eval_clips = per_evaluation * evaluations * n_trials * seeds
         if eval_clips > limits.eval_clips:
             problems.append(
                 (
@@ -289,7 +291,8 @@ def cost_problems(spec: StudySpec, limits: Limits) -> list[tuple[str, str]]:
                     f"the study would encode {_si(eval_clips)} clips to evaluate ({proxy_videos} proxy videos x"
                     f" evaluation.clips_per_video {evaluation.clips_per_video} + evaluation.invariance_videos"
                     f" x {INVARIANCE_CLIPS}, x {evaluations} evaluations per trial (trial.eval_every) x"
-                    f" search.n_trials {n_trials}), more than this server's limit of {_si(limits.eval_clips)}"
+                    f" search.n_trials {n_trials}{seeds_text}), more than this server's limit of"
+                    f" {_si(limits.eval_clips)}"
                     " (GDT_SEARCH_MAX_EVAL_CLIPS)",
                 )
             )

@@ -10,6 +10,10 @@
     runner.py          run_study on either backend; summarize / results_table / report
     importance.py      parameter importance (fANOVA, mean ± sd over seeds, trained configurations only): the one
                        computation behind the CLI report, the API, the client and the dashboard
+    intervals.py       a mean of replicates with its 95 % t-interval ("1 seed, no interval"), Welch's test
+    measurements.py    the trained configurations, one per (configuration, hyper-parameters), with seeds' scores
+    effects.py         per-factor paired effects with 95 % intervals over matched configuration pairs
+    best.py            the best configuration and those statistically indistinguishable from it; chance level
 
 Imports core/ only; the service (api/) plugs in its own Recorder.
 """

@@ -54,9 +54,14 @@ class TrialInfeasible(Exception):
 
 @dataclass
 class Trained:
-    values: list[float]
-    scores: dict[str, Any]
-    replay: dict[str, Any]
+    values: list[float]  # the objective: the mean score over seeds (then the cost)
+    scores: dict[str, Any]  # each proxy metric's mean over seeds
+    replay: dict[str, Any]  # `seeds`: every seed's values, scores and invariances
+
+    @property
+    def seed_values(self) -> list[float]:
+        """Each seed's objective score, in seed order."""
+        return [run["values"][0] for run in self.replay["seeds"]]
 
 
 def score(scores: ProxyScores, objective: ObjectiveSection) -> float:
@@ -111,19 +116,102 @@ def train_candidate(
     *,
     device: str | None = None,
 ) -> Trained:
-    """Pretrain and evaluate one feasible candidate.
+    """Pretrain and evaluate one feasible candidate with each of the spec's training seeds, one after another.
 
-    `on_intermediate(step, score)` sees every intermediate score; returning True stops the trial (the
-    caller then treats it as pruned), and an exception it raises (e.g. optuna.TrialPruned) propagates.
-    Raises TrialFailed for every way the trial itself can fail.
+    The trial's objective value is the mean over seeds (its cost, if any, their total device seconds); every
+    seed's values, proxy scores and invariances are kept in the replay record's `seeds`. `on_intermediate(step,
+    score)` sees the first seed's intermediate scores only: a pruner compares a trial's curve against other
+    trials' curves at the same step, and with common random numbers the first seed's curves are the
+    comparable ones (same initial weights, same video stream); later seeds run only for a trial it kept.
+    Returning True stops the trial (the caller treats it as pruned), and an exception it raises (e.g.
+    optuna.TrialPruned) propagates. Raises TrialFailed for every way the trial itself can fail.
     """
-    from core.trial import open_data, run_trial
+    from core.trial import open_data
 
     assert candidate.config is not None, "train_candidate needs a feasible candidate"
-    trial_spec = spec.trial_spec(candidate.train_hyper())
+    started = time.perf_counter()
+    runs = []
+    for index, seed in enumerate(spec.training_seeds()):
+        runs.append(_train_seed(spec, candidate, seed, on_intermediate if index == 0 else None, device))
+    first_spec, first = runs[0]
+    per_seed = [
+        {
+            "seed": trial_spec.train.seed,
+            "values": values,
+            "scores": json_safe(scores),
+            "invariance": {k: v.score for k, v in result.evaluation.invariance.items()},
+            "train_steps": result.train.steps,
+            "final_loss": result.train.final_loss,
+            "device_seconds": device_seconds,
+        }
+        for trial_spec, (result, scores, values, device_seconds) in runs
+    ]
+    result = first[0]  # the first seed's run: environment, device, steps and loss of the replay record
+    values = [_mean([run["values"][0] for run in per_seed])]
+    device_seconds = sum(run["device_seconds"] for run in per_seed)
+    if spec.objective.cost == "device_seconds":
+        values.append(device_seconds)
+    scores = _mean_scores([scores for _, (_, scores, _, _) in runs])
+    pretrain, proxy = open_data(first_spec.data)
+    replay = {
+        "config": candidate.config.describe(),
+        "settings": {n: {"choice": s.choice.value, "k": s.k} for n, s in candidate.config.settings},
+        "clip_budget": candidate.config.clip_budget,
+        "k_videos": candidate.config.k_videos,
+        "batch_size": candidate.config.batch_size,
+        "modality_pairs": asdict(candidate.config.modality_pairs),
+        "hyper": candidate.hyper,
+        "seed": first_spec.train.seed,
+        "seeds": per_seed,
+        "dataset": {
+            "kind": first_spec.data.kind,
+            "pretrain": getattr(pretrain, "key", None),
+            "proxy": getattr(proxy.source, "key", None),
+            "world": first_spec.data.world.identity() if first_spec.data.kind == "world" else None,
+        },
+        "code": code_version(),
+        "libraries": {**result.environment, **_library_versions()},
+        "device": result.device,
+        "worker": {"host": platform.node(), "pid": os.getpid()},
+        "wall_seconds": time.perf_counter() - started,
+        "device_seconds": device_seconds,
+        "train_seconds": sum(r.train.wall_seconds for _, (r, _, _, _) in runs),
+        "eval_seconds": sum(r.evaluation.seconds for _, (r, _, _, _) in runs),
+        "train_steps": result.train.steps,
+        "final_loss": result.train.final_loss,
+        "stopped_by": result.train.stopped_by,
+        "invariance": _mean_scores([run["invariance"] for run in per_seed]),
+        "trial_spec": trial_spec_summary(first_spec),
+    }
+    return Trained(values, scores, replay)
+
+
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values)
+
+
+def _mean_scores(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Each metric's mean over the seeds (NaN stays NaN); a non-numeric field (the subset's name): the first seed's."""
+    out = {}
+    for name, first in runs[0].items():
+        numbers = [run.get(name) for run in runs]
+        if isinstance(first, int | float) and not isinstance(first, bool):
+            finite = [float(v) for v in numbers if isinstance(v, int | float)]
+            out[name] = _mean(finite) if len(finite) == len(runs) else math.nan
+            if isinstance(first, int) and all(v == first for v in numbers):
+                out[name] = first  # counts (n_classes, n_train) stay integers
+        else:
+            out[name] = first
+    return out
+
+
+def _train_seed(spec: StudySpec, candidate: Candidate, seed: int, on_intermediate, device: str | None):
+    """One training seed: (its trial spec, (run_trial's result, proxy scores, objective values, device seconds))."""
+    from core.trial import run_trial
+
+    trial_spec = spec.trial_spec(candidate.train_hyper(), seed=seed)
     if device is not None:
         trial_spec = replace(trial_spec, device=device)
-    started = time.perf_counter()
 
     def intermediate(step: int, evaluation) -> bool:
         return bool(on_intermediate(step, score(evaluation.scores, spec.objective))) if on_intermediate else False
@@ -155,40 +243,11 @@ def train_candidate(
     values = objective_values(result.evaluation.scores, spec.objective, device_seconds)
     if not all(math.isfinite(v) for v in values):
         raise TrialFailed(
-            f"objective is not finite ({values}); e.g. R@k needs >= k gallery videos ({scores['n_train']} here)",
+            f"objective is not finite ({values}) with seed {seed}; e.g. R@k needs >= k gallery videos"
+            f" ({scores['n_train']} here)",
             "nan-score",
         )
-    pretrain, proxy = open_data(trial_spec.data)
-    replay = {
-        "config": candidate.config.describe(),
-        "settings": {n: {"choice": s.choice.value, "k": s.k} for n, s in candidate.config.settings},
-        "clip_budget": candidate.config.clip_budget,
-        "k_videos": candidate.config.k_videos,
-        "batch_size": candidate.config.batch_size,
-        "modality_pairs": asdict(candidate.config.modality_pairs),
-        "hyper": candidate.hyper,
-        "seed": trial_spec.train.seed,
-        "dataset": {
-            "kind": trial_spec.data.kind,
-            "pretrain": getattr(pretrain, "key", None),
-            "proxy": getattr(proxy.source, "key", None),
-            "world": trial_spec.data.world.identity() if trial_spec.data.kind == "world" else None,
-        },
-        "code": code_version(),
-        "libraries": {**result.environment, **_library_versions()},
-        "device": result.device,
-        "worker": {"host": platform.node(), "pid": os.getpid()},
-        "wall_seconds": time.perf_counter() - started,
-        "device_seconds": device_seconds,
-        "train_seconds": result.train.wall_seconds,
-        "eval_seconds": result.evaluation.seconds,
-        "train_steps": result.train.steps,
-        "final_loss": result.train.final_loss,
-        "stopped_by": result.train.stopped_by,
-        "invariance": {k: v.score for k, v in result.evaluation.invariance.items()},
-        "trial_spec": trial_spec_summary(trial_spec),
-    }
-    return Trained(values, scores, replay)
+    return trial_spec, (result, scores, values, device_seconds)
 
 
 class TrialStopped(Exception):
@@ -276,8 +335,16 @@ class OptunaObjective:
             raise
         trial.set_user_attr("scores", json_safe(trained.scores))
         trial.set_user_attr("replay", json_safe(trained.replay))
+        trial.set_user_attr("seed_values", trained.seed_values)  # the mean's samples: search.measurements
         self.recorder.trial_finished(
-            TrialRecord(**base, state="complete", values=trained.values, scores=trained.scores, replay=trained.replay)
+            TrialRecord(
+                **base,
+                state="complete",
+                values=trained.values,
+                scores=trained.scores,
+                replay=trained.replay,
+                seed_values=trained.seed_values,
+            )
         )
         return trained.values if self.spec.objective.multi else trained.values[0]
 

@@ -210,8 +210,11 @@ class GDTSearcher(Searcher):
             outcome = {"state": "complete", "values": record["values"], "scores": record["scores"]}
             set_attr("scores", json_safe(record["scores"]))
             set_attr("replay", json_safe(record["replay"]))
+            seed_values = [run["values"][0] for run in record["replay"].get("seeds", [])]
+            set_attr("seed_values", seed_values)  # the mean's samples: search.measurements
             self.inner.on_trial_complete(proposal["inner"], result)
             outcome["replay"] = record["replay"]
+            outcome["seed_values"] = seed_values
         else:  # stopped by the scheduler (ASHA) after an intermediate result
             if METRIC in result:
                 self._intermediate(proposal, trial_id, result)
@@ -231,6 +234,7 @@ class GDTSearcher(Searcher):
             scores=outcome.get("scores"),
             reason=outcome.get("reason"),
             replay=outcome.get("replay"),
+            seed_values=outcome.get("seed_values"),
         )
         for waiting in self.waiting.pop(key, []):
             if reusable:

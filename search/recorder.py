@@ -58,6 +58,7 @@ class TrialRecord:
     reason: str | None = None  # failed / infeasible: why; pruned: by whom, at which step
     duplicate_of: int | None = None
     replay: dict[str, Any] = field(default_factory=dict)
+    seed_values: list[float] | None = None  # complete: each training seed's score (values[0] is their mean)
 
     def to_json(self) -> dict:
         return json_safe(asdict(self))
@@ -157,7 +158,11 @@ class ConsoleRecorder:
 
     def trial_finished(self, record: TrialRecord) -> None:
         what = {
-            "complete": lambda: "score " + " / ".join(f"{v:.4f}" for v in record.values or []),
+            "complete": lambda: (
+                "score "
+                + " / ".join(f"{v:.4f}" for v in record.values or [])
+                + (f" (mean of {len(record.seed_values)} seeds)" if len(record.seed_values or []) > 1 else "")
+            ),
             "pruned": lambda: f"pruned ({record.reason})",
             "failed": lambda: f"FAILED: {record.reason}",
             "infeasible": lambda: f"infeasible, not trained: {record.reason}",

@@ -1,4 +1,5 @@
-"""Run a study with the chosen backend and summarise it: results table, best configuration, importances.
+"""Run a study with the chosen backend and summarise it: results table with each score's interval over seeds,
+the best configuration and those indistinguishable from it, per-factor effects, importances.
 
 Both backends leave their trials in the same Optuna study (params, values, and the user attributes the
 objective writes: config, equivalence key, scores, replay record, failure / infeasibility reasons), so
@@ -16,7 +17,12 @@ from optuna.trial import TrialState
 
 from core.config import notation_cells
 from core.factors import CATALOGUE
+from search import measurements
+from search.best import BestSet, best_set, chance_level
+from search.effects import Effect, factor_effects, report_lines
 from search.importance import ParamImportances, from_study
+from search.intervals import estimate
+from search.measurements import seed_values
 from search.optuna_backend import make_storage, run_optuna
 from search.recorder import Recorder
 from search.spec import StudySpec
@@ -37,6 +43,11 @@ class Row:
     device_seconds: float | None
     reason: str | None
     repeats: int = 1  # how many proposals hit this configuration
+    seed_values: list[float] = field(default_factory=list)  # complete: each training seed's score
+
+    def interval(self) -> str:
+        """The score with its 95 % interval over seeds, or '1 seed, no interval'."""
+        return estimate(self.seed_values).text() if self.seed_values else "-"
 
 
 @dataclass
@@ -49,6 +60,8 @@ class StudySummary:
     best: list[Row]  # single objective: the best row; multi-objective: the Pareto front
     importance: ParamImportances  # search.importance: the same numbers as the API and the dashboard
     counts: dict[str, int] = field(default_factory=dict)
+    effects: list[Effect] = field(default_factory=list)  # search.effects: per-factor paired differences
+    best_set: BestSet | None = None  # search.best: the best and those indistinguishable from it, chance level
 
     @property
     def importances(self) -> dict[str, float]:
@@ -103,8 +116,11 @@ def summarize(study: optuna.Study) -> StudySummary:
             attrs.get("scores") or {},
             replay.get("device_seconds"),
             attrs.get("failure") or attrs.get("pruned"),
+            seed_values=seed_values(t.values, attrs.get("seed_values")) if state == "complete" else [],
         )
     ordered = sorted(rows.values(), key=_rank_key)
+    measured = measurements.from_study(study)
+    classes = next((r.scores.get("n_classes") for r in ordered if isinstance(r.scores.get("n_classes"), int)), None)
     return StudySummary(
         study.study_name,
         [d.name.lower() for d in study.directions],
@@ -114,6 +130,8 @@ def summarize(study: optuna.Study) -> StudySummary:
         _best(study, rows),
         from_study(study),
         counts=counts,
+        effects=factor_effects(measured),
+        best_set=best_set(measured, chance_level(classes)),
     )
 
 
@@ -150,7 +168,8 @@ def results_table(summary: StudySummary, factors: list[str] | None = None) -> st
     """A markdown table in the papers' style: one row per configuration, per-factor choices, then scores."""
     factors = factors or list(CATALOGUE)
     extra = sorted({p for r in summary.rows for p in r.params if p not in CATALOGUE and not p.startswith("K_")})
-    header = ["#", *factors, *extra, *(c for c, _ in SCORE_COLUMNS), "objective", "device s", "state"]
+    header = ["#", *factors, *extra, *(c for c, _ in SCORE_COLUMNS), "objective", "mean [95 % CI], seeds",
+              "device s", "state"]  # fmt: skip
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in summary.rows:
         cells = notation_cells(row.config)
@@ -164,6 +183,7 @@ def results_table(summary: StudySummary, factors: list[str] | None = None) -> st
             *(_fmt(row.params.get(p)) for p in extra),
             *(_fmt(row.scores.get(k)) for _, k in SCORE_COLUMNS),
             values,
+            row.interval(),
             _fmt(row.device_seconds),
             state,
         ]
@@ -185,17 +205,19 @@ def report(summary: StudySummary) -> str:
     if len(summary.infeasible) > 5:
         out.append(f"  ... and {len(summary.infeasible) - 5} more")
     out.append("")
-    if not summary.best:
+    if len(summary.directions) == 1:
+        # the best by mean over seeds, with what the seeds cannot tell apart from it, and chance level
+        out += summary.best_set.lines() if summary.best_set else ["best: none (no completed trial)"]
+    elif not summary.best:
         out.append("best: none (no completed trial)")
-    elif len(summary.directions) == 1:
-        b = summary.best[0]
-        out.append(
-            f"best: #{b.number} {b.config}  objective {_fmt(b.values[0] if b.values else None)}  params {b.params}"
-        )
     else:
         out.append("Pareto front (score max, device seconds min):")
         for b in summary.best:
             out.append(f"  #{b.number} {b.config}  " + " / ".join(_fmt(v) for v in b.values or []))
+        if summary.best_set and summary.best_set.chance is not None:
+            out.append(f"  chance level (1 / proxy classes): {summary.best_set.chance:.3f}")
+    out.append("")
+    out += report_lines(summary.effects)
     out.append("")
     out.append(summary.importance.line())
     return "\n".join(out)

@@ -213,6 +213,9 @@ class SearchSection(_Strict):
     seed: int | None = Field(0, ge=0, le=2**32 - 1)
     n_startup_trials: int = Field(10, ge=0, le=10**6)  # TPE / GP: random trials first
     n_trials: int | None = Field(20, ge=1)  # trained trials (duplicates and infeasible ones are free); None: all
+    # Replicates: each trial trains its configuration with training seeds 0 .. seeds-1 (common random numbers:
+    # seed s gives every configuration the same initial weights and video stream); its score is their mean.
+    seeds: int = Field(1, ge=1, le=20, description="training seeds per configuration; the score is their mean")
     timeout_s: float | None = Field(None, gt=0, le=365 * 24 * 3600)
     workers: int = Field(1, ge=1, le=1024)  # Optuna: worker processes on the one study
     threads: int | None = Field(None, ge=1, le=1024)  # torch CPU threads per worker (None: torch's default)
@@ -325,9 +328,16 @@ class StudySpec(_Strict):
             return max(1, int(self.ray.cpus_per_trial))
         return max(1, (os.cpu_count() or 1) // self.search.workers)
 
+    def training_seeds(self) -> list[int]:
+        """The training seeds of every trial: `trial.seed` (default 0) and the `search.seeds - 1` after it."""
+        return [self.trial.seed + s for s in range(self.search.seeds)]
+
     def fingerprint(self) -> dict:
         """The parts that define what a trial means; a resumed study must not change them."""
-        return self.model_dump(
+        # search.seeds changes what a trial's score is (a mean over n seeds); at its default of 1 it is left
+        # out, so studies recorded before replicates existed still resume.
+        seeds = {"seeds": self.search.seeds} if self.search.seeds != 1 else {}
+        return seeds | self.model_dump(
             mode="json",
             include={
                 "factors",

@@ -19,6 +19,8 @@ from sqlalchemy.orm import Session
 from api.models import IntermediateValue, Trial
 from core.config import notation_cells
 from core.factors import CATALOGUE
+from search.best import chance_level
+from search.measurements import Measured, fold, seed_values
 
 # The proxy metrics of a trial's `scores` (core.proxy_metrics.ProxyScores), all in [0, 1].
 METRICS = ("r_at_1", "r_at_5", "r_at_20", "linear_top1", "fewshot_1nn")
@@ -27,7 +29,8 @@ METRICS = ("r_at_1", "r_at_5", "r_at_20", "linear_top1", "fewshot_1nn")
 @dataclass(frozen=True)
 class StudyFrame:
     """`trials`: one row per trial -- number, state, config, score, cost, duration_s, params (the recorded
-    dict, values as recorded), duplicate_of (the trial whose result a duplicate reused), then per factor
+    dict, values as recorded), duplicate_of (the trial whose result a duplicate reused), seed_values (a completed
+    trial's seeds' scores; its score is their mean), then per factor
     `choice.<F>` (d / i / ignore / off) and `k.<F>`, per metric `m.<metric>`, per measured factor
     `inv.<F>`, per searched parameter `p.<name>`. `intermediate`: (number, step, value) rows."""
 
@@ -37,6 +40,14 @@ class StudyFrame:
     factors: list[str]  # in the notation's order, as they appear in the study's configurations
     params: list[str]  # searched parameters, in first-seen order
     invariances: list[str]  # factors with a measured invariance
+    chance: float | None = None  # chance level of the proxy: 1 / its classes
+
+    def measured(self) -> list[Measured]:
+        """The trained configurations, one per (configuration, hyper-parameters), with their seeds' scores: what
+        search.effects and search.best take (the API's /effects and study summary read the same)."""
+        done = self.complete
+        samples = zip(done["number"], done["config"], done["params"], done["seed_values"], strict=True)
+        return fold((int(n), c, p or {}, v) for n, c, p, v in samples)
 
     @property
     def complete(self) -> pd.DataFrame:
@@ -76,13 +87,17 @@ def load_frame(session: Session, study_id: int, stamp: tuple) -> StudyFrame:
             Trial.scores,
             Trial.invariance,
             Trial.duplicate_of,
+            Trial.values,
+            Trial.seed_values,
         )
         .where(Trial.study_id == study_id)
         .order_by(Trial.number)
     ).all()
     records, params, invariances = [], {}, {}
     number_of, settings_of = {}, {}  # configurations repeat: parse each notation once
-    for trial_id, number, state, config, score, cost, duration, trial_params, scores, invariance, original in rows:
+    classes = None
+    for (trial_id, number, state, config, score, cost, duration, trial_params, scores, invariance, original, values,
+         seeds) in rows:  # fmt: skip
         number_of[trial_id] = number
         record = dict(
             number=number,
@@ -93,7 +108,10 @@ def load_frame(session: Session, study_id: int, stamp: tuple) -> StudyFrame:
             duration_s=duration,
             params=trial_params,
             duplicate_of=original,
+            seed_values=seed_values(values, seeds) if state == "complete" else [],
         )
+        if classes is None and isinstance((scores or {}).get("n_classes"), int):
+            classes = scores["n_classes"]
         if config not in settings_of:
             settings_of[config] = _settings(config or "")
         record.update(settings_of[config])
@@ -111,7 +129,17 @@ def load_frame(session: Session, study_id: int, stamp: tuple) -> StudyFrame:
     trials = pd.DataFrame.from_records(records)
     if trials.empty:
         trials = pd.DataFrame(
-            columns=["number", "state", "config", "score", "cost", "duration_s", "params", "duplicate_of"]
+            columns=[
+                "number",
+                "state",
+                "config",
+                "score",
+                "cost",
+                "duration_s",
+                "params",
+                "duplicate_of",
+                "seed_values",
+            ]
         )
     for column in trials.columns:  # all-None columns (no trial scored yet) must still be numbers
         if column in ("score", "cost", "duration_s") or column.startswith(("m.", "inv.")):
@@ -126,7 +154,8 @@ def load_frame(session: Session, study_id: int, stamp: tuple) -> StudyFrame:
     )
     factors = {k.removeprefix("choice.") for s in settings_of.values() for k in s if k.startswith("choice.")}
     order = [n for n in CATALOGUE if n in factors]
-    return StudyFrame(stamp, trials, intermediate, order, list(params), [n for n in CATALOGUE if n in invariances])
+    invariance_factors = [n for n in CATALOGUE if n in invariances]
+    return StudyFrame(stamp, trials, intermediate, order, list(params), invariance_factors, chance_level(classes))
 
 
 def _settings(notation: str) -> dict:

@@ -8,6 +8,7 @@ curves are capped samples (the response says how many of how many it shows).
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Literal
 
@@ -15,10 +16,14 @@ import numpy as np
 import pandas as pd
 
 from api.dashboard.frame import METRICS, StudyFrame
+from search import effects as paired
+from search.best import best_set
+from search.intervals import estimate
+from search.measurements import hyper_of
 
 CHOICE_ORDER = ("i", "d", "ignore", "off")  # the papers' letters: invariant, distinctive, ignore, off
 CATEGORICAL_AXIS_MAX = 12  # numeric parameters with at most this many values get labelled ticks
-TableSort = Literal["score", "best", "n", "r_at_1", "r_at_5", "r_at_20", "linear_top1", "fewshot_1nn"]
+TableSort = Literal["score", "best", "n", "n_seeds", "r_at_1", "r_at_5", "r_at_20", "linear_top1", "fewshot_1nn"]
 
 
 def _number(value) -> float | None:
@@ -103,6 +108,12 @@ def factor_effects(frame: StudyFrame) -> list[dict]:
             boxes = [{"choice": c, **box(done.loc[column == c, "score"])} for c in choices]
             out.append({"factor": name, "choices": boxes})
     return out
+
+
+def paired_effects(frame: StudyFrame) -> list[dict]:
+    """search.effects on the trained configurations: per factor and pair of choices, the mean paired difference
+    with its 95 % interval (drawn as error bars beside the boxes; the same numbers as GET /studies/{id}/effects)."""
+    return [e.as_dict() for e in paired.factor_effects(frame.measured())]
 
 
 def invariance_by_choice(frame: StudyFrame) -> list[dict]:
@@ -233,67 +244,106 @@ def _label_order(label: str) -> tuple:
 
 
 def table1(frame: StudyFrame, sort: TableSort = "score", descending: bool = True, limit: int = 50, offset: int = 0):
-    """One row per configuration (its per-factor choice and K_m), with the mean proxy scores over its
-    scored trials, the best score, and its trials per state; sorted, one page.
+    """One row per (configuration, hyper-parameters): its per-factor choice and K_m, its searched parameters as
+    columns (`hyper`), the mean score over every seed of its trainings with the 95 % interval and how many seeds
+    it rests on, the best score, mean proxy metrics, and its trials per state; sorted, one page.
 
-    `n` counts the configuration's trainings and `n_scored` the scores its mean and sd rest on: a duplicate
-    (a proposal equivalent to a trained configuration, which reused its result) is no measurement, so it
-    only shows in its original's row as `duplicates` (and in `states`), whatever notation it was proposed in."""
+    `n` counts the row's trainings, `n_scored` the completed ones and `n_seeds` the seeds' scores its mean, sd
+    and interval rest on (the sd is over seeds of this one configuration and hyper-parameters, never across
+    hyper-parameters). A duplicate (a proposal equivalent to a trained configuration, which reused its result)
+    is no measurement: it only shows in its original's row as `duplicates` (and in `states`), whatever
+    notation it was proposed in. `in_best_set`: the best row and those statistically indistinguishable from it."""
     trials = frame.trials[frame.trials["config"].notna()]
     if trials.empty:
-        return {"factors": frame.factors, "metrics": list(METRICS), "rows": [], "total": 0}
+        return {"factors": frame.factors, "metrics": list(METRICS), "hyper": [], "rows": [], "total": 0}
     trials = _duplicates_in_their_original_row(trials)
     measured = trials[trials["state"] != "duplicate"]
-    done = frame.complete
-    scored = done.groupby("config").agg(
-        score=("score", "mean"),
-        std=("score", "std"),
-        best=("score", "max"),
-        n_scored=("score", "size"),
-        **{m: (f"m.{m}", "mean") for m in METRICS},
+    done = trials[(trials["state"] == "complete") & trials["score"].notna()]
+    seeds = done.groupby("row")["seed_values"].agg(lambda lists: [v for values in lists for v in values])
+    intervals = {row: estimate(values) for row, values in seeds.items() if values}
+    scored = done.groupby("row").agg(
+        best=("score", "max"), n_scored=("score", "size"), **{m: (f"m.{m}", "mean") for m in METRICS}
     )
-    groups = trials.groupby("config", sort=False)
-    table = groups.agg(first=("number", "min")).join(measured.groupby("config").agg(n=("number", "size"))).join(scored)
-    table["n"] = table["n"].fillna(0)
-    table["n_scored"] = table["n_scored"].fillna(0)
+    for column, field in (("score", "mean"), ("std", "sd"), ("ci_low", "low"), ("ci_high", "high"), ("n_seeds", "n")):
+        scored[column] = [getattr(intervals[row], field) if row in intervals else None for row in scored.index]
+    groups = trials.groupby("row", sort=False)
+    table = groups.agg(first=("number", "min")).join(measured.groupby("row").agg(n=("number", "size"))).join(scored)
+    for column in ("n", "n_scored", "n_seeds"):
+        table[column] = pd.to_numeric(table[column]).fillna(0)
+    for column in ("score", "std", "ci_low", "ci_high"):
+        table[column] = pd.to_numeric(table[column]).astype(float)
     states = groups["state"].value_counts().unstack(fill_value=0)
-    firsts = trials.drop_duplicates("config").set_index("config")
+    firsts = trials.drop_duplicates("row").set_index("row")
+    hyper_names = sorted({name for h in firsts["hyper"] for name in h})
+    winners = _best_set_rows(frame)
     table = table.sort_values([sort, "first"], ascending=[not descending, True], na_position="last")
     page = table.iloc[offset : offset + limit]
     rows = []
-    for config, row in page.iterrows():
+    for key, row in page.iterrows():
         cells = {}
         for name in frame.factors:
-            choice = firsts.at[config, f"choice.{name}"]
-            k = firsts.at[config, f"k.{name}"]
+            choice = firsts.at[key, f"choice.{name}"]
+            k = firsts.at[key, f"k.{name}"]
             cells[name] = {"choice": choice, "k": int(k)} if isinstance(choice, str) else None
+        interval = intervals.get(key)
         rows.append(
             {
-                "config": config,
+                "config": firsts.at[key, "config"],
+                "hyper": firsts.at[key, "hyper"],
                 "factors": cells,
                 "n": int(row["n"]),
                 "n_scored": int(row["n_scored"]),
-                "duplicates": int(states.loc[config].get("duplicate", 0)),
-                "states": {s: int(c) for s, c in states.loc[config].items() if c},
+                "n_seeds": int(row["n_seeds"]),
+                "duplicates": int(states.loc[key].get("duplicate", 0)),
+                "states": {s: int(c) for s, c in states.loc[key].items() if c},
                 "score": _number(row["score"]),
                 "std": _number(row["std"]),
+                "ci_low": _number(row["ci_low"]),
+                "ci_high": _number(row["ci_high"]),
+                "interval": interval.text() if interval else None,
+                "in_best_set": key in winners,
                 "best": _number(row["best"]),
                 "metrics": {m: _number(row[m]) for m in METRICS},
                 "first_trial": int(row["first"]),
             }
         )
-    return {"factors": frame.factors, "metrics": list(METRICS), "rows": rows, "total": int(len(table))}
+    return {
+        "factors": frame.factors,
+        "metrics": list(METRICS),
+        "hyper": hyper_names,
+        "rows": rows,
+        "total": int(len(table)),
+    }
+
+
+def _row_key(config: str, params: dict | None) -> str:
+    """Table 1's row: a configuration with one set of searched hyper-parameters (search.measurements.hyper_of)."""
+    return config + " " + json.dumps(hyper_of(params or {}), sort_keys=True, default=str)
+
+
+def _best_set_rows(frame: StudyFrame) -> set[str]:
+    result = best_set(frame.measured())
+    if result.best is None:
+        return set()
+    return {_row_key(m.config, m.hyper) for m in [result.best, *(m for m, _ in result.indistinguishable)]}
 
 
 def _duplicates_in_their_original_row(trials: pd.DataFrame) -> pd.DataFrame:
-    """Duplicates under their original's configuration (an equivalent proposal may be written differently)."""
+    """Each trial's Table 1 row (`row`, `hyper`); duplicates under their original's (an equivalent proposal may be
+    written differently)."""
     is_duplicate = (trials["state"] == "duplicate") & trials["duplicate_of"].notna()
+    trials = trials.copy()
+    trials["hyper"] = [hyper_of(p or {}) for p in trials["params"]]
+    trials["row"] = [_row_key(c, p) for c, p in zip(trials["config"], trials["params"], strict=True)]
     if not is_duplicate.any():
         return trials
-    config_of = dict(zip(trials["number"], trials["config"], strict=True))
-    trials = trials.copy()
-    pairs = zip(trials.loc[is_duplicate, "duplicate_of"].astype(int), trials.loc[is_duplicate, "config"], strict=True)
-    trials.loc[is_duplicate, "config"] = [config_of.get(original, own) for original, own in pairs]
+    index = trials.set_index("number")
+    originals = trials.loc[is_duplicate, "duplicate_of"].astype(int)
+    for column in ("config", "hyper", "row"):
+        known = dict(index[column])
+        trials.loc[is_duplicate, column] = [
+            known.get(original, own) for original, own in zip(originals, trials.loc[is_duplicate, column], strict=True)
+        ]
     return trials
 
 

@@ -127,6 +127,8 @@ def _data(db: Database, read: list, get_study: Callable, responses: dict) -> API
             "params": frame.params,
             "history": panels.history(frame),
             "factor_effects": panels.factor_effects(frame),
+            "paired_effects": panels.paired_effects(frame),
+            "chance": frame.chance,
             "invariance": panels.invariance_by_choice(frame),
             "curves": panels.learning_curves(frame),
             "pareto": panels.pareto(frame),

@@ -34,8 +34,13 @@ def record(
     cost: float | None = None,
     invariance: dict | None = None,
     duplicate_of: int = 0,
+    seed_values: list[float] | None = None,
+    n_classes: int | None = None,
 ) -> None:
-    """One trial through the Recorder protocol: started, intermediate scores, finished."""
+    """One trial through the Recorder protocol: started, intermediate scores, finished. With `seed_values` the
+    trial's score is their mean (search.seeds replicates)."""
+    if seed_values is not None:
+        score = sum(seed_values) / len(seed_values)
     name = "study"
     params = params if params is not None else {"TR": "invariant"}
     config = config or f"DS=d(4) TR=i(2) #{number}"
@@ -55,9 +60,14 @@ def record(
             config,
             key=f"key{number}",
             values=([score] if cost is None else [score, cost]) if complete and score is not None else None,
-            scores={"r_at_1": score, "r_at_5": 1.0, "linear_top1": 0.25} if complete else {},
+            scores=(
+                {"r_at_1": score, "r_at_5": 1.0, "linear_top1": 0.25} | ({"n_classes": n_classes} if n_classes else {})
+            )
+            if complete
+            else {},
             reason=reason,
             duplicate_of=duplicate_of if state == "duplicate" else None,
+            seed_values=seed_values if state == "complete" else None,
             replay={"wall_seconds": 1.5 + number, "invariance": invariance or {"TR": 0.9, "TS": -0.1}, "seed": 0}
             if state == "complete"
             else {},

@@ -122,6 +122,11 @@ def test_every_field_that_multiplies_work_is_bounded(client, field, value, limit
             "trial.steps",
             ["clip_budget 4096 x trial.steps 1000000 x search.n_trials 10000", "GDT_SEARCH_MAX_TRAIN_CLIPS"],
         ),
+        (  # 6.4e7 clips with one seed; every trial trains once per seed
+            {"clip_budget": 64, "trial.steps": 100_000, "search.n_trials": 10, "search.seeds": 20},
+            "trial.steps",
+            ["x search.n_trials 10 x search.seeds 20", "GDT_SEARCH_MAX_TRAIN_CLIPS"],
+        ),
         (
             {"evaluation.clips_per_video": 64, "trial.eval_every": 1, "trial.steps": 10_000, "search.n_trials": 100},
             "evaluation",

@@ -11,10 +11,13 @@ import pytest
 
 from benchmarks.synthetic_study import populate
 from tests.api.conftest import LiveServer, settings_for, tiny_spec
+from tests.api.helpers import claim_for, record
 from tests.e2e.browser import screenshot, watched
 from tests.e2e.test_topology import _wait_for
+from tests.search.test_effects import SAMPLES
 
-PLOTS = ("plot-history", "plot-effects", "plot-importance", "plot-invariance", "plot-parallel", "plot-curves")
+PLOTS = ("plot-history", "plot-effects", "plot-paired-effects", "plot-importance", "plot-invariance", "plot-parallel",
+         "plot-curves")  # fmt: skip
 
 
 def summary(page, plot: str) -> dict:
@@ -26,6 +29,7 @@ def test_a_running_study_is_drawn_live_and_every_panel_shows_its_data(served, co
     spec["trial"]["eval_every"] = 2  # intermediate values at steps 2 and 4
     spec["objective"] = {"score": "r_at_1", "cost": "device_seconds"}  # two objectives: a Pareto front
     spec["hyperparameters"] = {"lr": {"choices": [0.01, 0.1]}}
+    spec["search"]["seeds"] = 2  # replicates: every score is a mean of two seeds with its interval
     study_id = httpx.post(f"{served}/studies", json=spec).json()["id"]
 
     seen = watched(context)
@@ -56,9 +60,34 @@ def test_a_running_study_is_drawn_live_and_every_panel_shows_its_data(served, co
     best = max(t["score"] for t in complete)
     assert f"{best:.3f}" in page.text_content("#study-best")
     assert summary(page, "plot-history")["best"] == pytest.approx(best)
-    configs = {t["config"] for t in trials if t["state"] != "duplicate"}  # duplicates sit in their original's row
-    assert page.locator("#table1 tbody tr").count() == len(configs)
-    assert set(page.eval_on_selector_all("#table1 tbody tr", "rows => rows.map(r => r.dataset.config)")) == configs
+    # One row per (configuration, searched hyper-parameters); duplicates sit in their original's row.
+    rows = {(t["config"], t["params"].get("lr")) for t in trials if t["state"] != "duplicate"}
+    assert page.locator("#table1 tbody tr").count() == len(rows)
+    shown = page.eval_on_selector_all("#table1 tbody tr", "rows => rows.map(r => [r.dataset.config, r.dataset.hyper])")
+    assert {(config, json.loads(hyper).get("lr")) for config, hyper in shown} == rows
+    assert "lr" in page.eval_on_selector_all("#table1 thead th", "ths => ths.map(th => th.textContent)")
+    seeds = page.eval_on_selector_all("#table1 tbody td.seeds", "tds => tds.map(td => td.textContent)")
+    assert seeds.count("2") == len({(t["config"], t["params"].get("lr")) for t in complete})  # 2 seeds per mean
+    assert all(t["n_seeds"] == 2 and t["ci_low"] is not None for t in complete)
+    assert "best mean" in page.text_content("#study-best-set")
+    # Chance level (1 / proxy classes) on every score plot.
+    chance = 1 / complete[0]["scores"]["n_classes"]
+    assert summary(page, "plot-history")["chance"] == pytest.approx(chance)
+    for plot in ("plot-history", "plot-effects", "plot-curves", "plot-pareto"):
+        y = page.evaluate(f"document.getElementById('{plot}').layout.shapes.map(s => s.y0)")
+        assert y == [pytest.approx(chance)], plot
+    # The paired effects beside the boxes: search.effects' numbers (GET /studies/{id}/effects), as error bars.
+    assert page.get_attribute("#plot-paired-effects", "data-rendered") == "1"
+    paired = httpx.get(f"{served}/studies/{study_id}/effects").json()["effects"]
+    drawn = summary(page, "plot-paired-effects")
+    computable = {f"{e['factor']} {e['choice']}-{e['reference']}": e for e in paired if e["mean"] is not None}
+    if computable:
+        assert {k: v["mean"] for k, v in drawn.items()} == pytest.approx({k: e["mean"] for k, e in computable.items()})
+        assert page.evaluate("document.getElementById('plot-paired-effects').data[0].error_x.visible") is True
+    else:
+        assert drawn == {"empty": True}
+    untested = [e["text"] for e in paired if e["mean"] is None]
+    assert page.text_content("#paired-effects-note") == "; ".join(untested)
     effects = summary(page, "plot-effects")
     tried = {t["config"].split("TR=")[1][0] for t in complete}  # i, d or o(ff)
     assert sum(effects["TR"].values()) == len(complete) and {c[0] for c in effects["TR"]} == tried
@@ -78,6 +107,37 @@ def test_a_running_study_is_drawn_live_and_every_panel_shows_its_data(served, co
     row.locator("a").click()
     listing.page.wait_for_url(f"**/dashboard/studies/{study_id}")
     listing.assert_clean()
+
+
+def test_the_effects_panel_draws_each_paired_effect_with_its_interval(sqlite_url, context, tmp_path):
+    """A recorded study with matched pairs (tests/search/test_effects.SAMPLES, 2 seeds each): every computable
+    effect is drawn as a point with its 95 % interval as an error bar, and the rest is named in the note."""
+    with LiveServer(settings_for(sqlite_url, reaper_in_api=False)) as server, server.client() as client:
+        study_id = client.post("/studies", json=tiny_spec("effects-panel", n_trials=20)).json()["id"]
+        _, recorder = claim_for(sqlite_url)
+        for number, config, params, values in SAMPLES:
+            record(recorder, number, "complete", params=params, config=config, seed_values=values, n_classes=4)
+        effects = client.get(f"/studies/{study_id}/effects").json()["effects"]
+        seen = watched(context)
+        page = seen.page
+        page.goto(f"{server.url}/dashboard/studies/{study_id}")
+        page.wait_for_selector("body[data-ready='1']", timeout=60_000)
+        drawn = summary(page, "plot-paired-effects")
+        computable = {f"{e['factor']} {e['choice']}-{e['reference']}": e for e in effects if e["mean"] is not None}
+        assert computable and set(drawn) == set(computable)
+        for key, e in computable.items():
+            assert drawn[key] == pytest.approx(
+                {"mean": e["mean"], "low": e["low"], "high": e["high"], "pairs": e["pairs"]}
+            )
+        bars = page.evaluate("(() => { const e = document.getElementById('plot-paired-effects').data[0].error_x;"
+                             " return [e.array, e.arrayminus]; })()")  # fmt: skip
+        assert bars[0] == pytest.approx([e["high"] - e["mean"] for e in computable.values()])
+        assert page.text_content("#paired-effects-note") == "; ".join(e["text"] for e in effects if e["mean"] is None)
+        assert summary(page, "plot-history")["chance"] == pytest.approx(0.25)
+        assert page.locator("#table1 tbody tr.best-set").count() == 1
+        assert "best mean 0.900 [" in page.text_content("#study-best-set")
+        seen.assert_clean()
+        screenshot(page, tmp_path / "dashboard-effects.png")
 
 
 @pytest.fixture(scope="module")

@@ -29,6 +29,16 @@ const LAYOUT = {
 };
 const CONFIG = { responsive: true, displaylogo: false };
 
+// Chance level (1 / the proxy's classes) as a dashed horizontal line on a score plot: a score near it learnt nothing.
+function chanceLine(chance) {
+  if (chance === null || chance === undefined) return {};
+  return {
+    shapes: [{ type: "line", xref: "paper", x0: 0, x1: 1, y0: chance, y1: chance, line: { color: "#6a737d", dash: "dash", width: 1 } }],
+    annotations: [{ xref: "paper", x: 1, y: chance, xanchor: "right", yanchor: "bottom", showarrow: false,
+      text: `chance ${chance.toFixed(3)}`, font: { size: 10, color: "#6a737d" } }],
+  };
+}
+
 async function draw(id, traces, layout, summary) {
   const Plotly = await loadPlotly();
   const div = document.getElementById(id);
@@ -44,7 +54,7 @@ function empty(id, message) {
     xaxis: { visible: false }, yaxis: { visible: false } }, { empty: true });
 }
 
-export function drawHistory(id, history) {
+export function drawHistory(id, history, chance) {
   if (!history.total) return empty(id, "no completed trial yet");
   const traces = [];
   if (history.points) {
@@ -63,12 +73,12 @@ export function drawHistory(id, history) {
   traces.push({ type: "scatter", mode: "lines", line: { shape: "hv", color: "#d62728" }, name: "best so far",
     x: [...history.best.number, history.last_number], y: [...history.best.score, history.best.score.at(-1)] });
   const shown = history.points ? history.points.number.length : history.bins.number.length;
-  return draw(id, traces, { xaxis: { title: { text: "trial" } }, yaxis: { title: { text: "score" } } },
-    { total: history.total, shown, binned: !history.points, best: history.best.score.at(-1) });
+  return draw(id, traces, { xaxis: { title: { text: "trial" } }, yaxis: { title: { text: "score" } }, ...chanceLine(chance) },
+    { total: history.total, shown, binned: !history.points, best: history.best.score.at(-1), chance });
 }
 
 // Box plots from server-side statistics: one trace per choice, one box per factor.
-function choiceBoxes(id, groups, yTitle) {
+function choiceBoxes(id, groups, yTitle, chance) {
   if (!groups.length || groups.every((g) => g.choices.every((c) => !c.n))) return empty(id, "no data yet");
   const traces = [];
   for (const choice of Object.keys(CHOICE_NAMES)) {
@@ -84,11 +94,32 @@ function choiceBoxes(id, groups, yTitle) {
   }
   const summary = Object.fromEntries(groups.map((g) => [g.factor, Object.fromEntries(g.choices.map((c) => [c.choice, c.n]))]));
   const xaxis = { categoryorder: "array", categoryarray: groups.map((g) => g.factor) }; // the notation's order
-  return draw(id, traces, { boxmode: "group", xaxis, yaxis: { title: { text: yTitle } } }, summary);
+  return draw(id, traces, { boxmode: "group", xaxis, yaxis: { title: { text: yTitle } }, ...chanceLine(chance) }, summary);
 }
 
-export const drawEffects = (id, effects) => choiceBoxes(id, effects, "score");
+export const drawEffects = (id, effects, chance) => choiceBoxes(id, effects, "score", chance);
 export const drawInvariance = (id, invariance) => choiceBoxes(id, invariance, "measured invariance");
+
+// search.effects: per factor and pair of choices, the mean paired difference with its 95 % interval as an error
+// bar; a pair with fewer than 2 matched configurations has no interval and is listed in the note instead.
+export function drawPairedEffects(id, effects) {
+  const shown = effects.filter((e) => e.mean !== null);
+  if (!shown.length) {
+    return empty(id, effects.length ? "fewer than 2 matched pairs for every factor" : "no factor took two choices yet");
+  }
+  const labels = shown.map((e) => escapeLabel(`${e.factor} ${e.choice} − ${e.reference}`));
+  const trace = {
+    type: "scatter", mode: "markers", x: shown.map((e) => e.mean), y: labels, marker: { size: 8, color: "#0b62c4" },
+    error_x: { type: "data", symmetric: false, array: shown.map((e) => e.high - e.mean),
+      arrayminus: shown.map((e) => e.mean - e.low), visible: true },
+    text: shown.map((e) => escapeLabel(e.text)), hovertemplate: "%{text}<extra></extra>",
+  };
+  const zero = { type: "line", yref: "paper", y0: 0, y1: 1, x0: 0, x1: 0, line: { color: "#6a737d", dash: "dot", width: 1 } };
+  const summary = Object.fromEntries(shown.map((e) => [`${e.factor} ${e.choice}-${e.reference}`,
+    { mean: e.mean, low: e.low, high: e.high, pairs: e.pairs }]));
+  return draw(id, [trace], { margin: { ...LAYOUT.margin, l: 170 }, shapes: [zero], showlegend: false,
+    xaxis: { title: { text: "paired difference of the score (95 % CI)" } }, yaxis: { autorange: "reversed" } }, summary);
+}
 
 export function drawImportance(id, importance) {
   const entries = Object.entries(importance.importances).sort((a, b) => a[1] - b[1]);
@@ -110,7 +141,7 @@ export function drawParallel(id, parallel) {
     { margin: { l: 70, r: 70, t: 36, b: 24 } }, { shown: parallel.shown, total: parallel.total, axes: parallel.dimensions.map((d) => d.label) });
 }
 
-export function drawCurves(id, curves) {
+export function drawCurves(id, curves, chance) {
   if (!curves.steps.length) return empty(id, "no intermediate value reported yet");
   const traces = [
     { type: "scatter", mode: "lines", x: curves.steps, y: curves.p90, line: { width: 0 }, showlegend: false, hoverinfo: "skip" },
@@ -126,11 +157,11 @@ export function drawCurves(id, curves) {
       marker: { size: 3 } });
     first[c.state] = false;
   }
-  return draw(id, traces, { xaxis: { title: { text: "step" } }, yaxis: { title: { text: "intermediate score" } } },
-    { steps: curves.steps.length, curves: curves.curves.length, trials: curves.total });
+  return draw(id, traces, { xaxis: { title: { text: "step" } }, yaxis: { title: { text: "intermediate score" } }, ...chanceLine(chance) },
+    { steps: curves.steps.length, curves: curves.curves.length, trials: curves.total, chance });
 }
 
-export function drawPareto(id, pareto) {
+export function drawPareto(id, pareto, chance) {
   const hover = (p) => p.config.map((c, i) => `#${p.number[i]} ${escapeLabel(c)}`);
   const traces = [
     { type: "scatter", mode: "markers", name: "trials", x: pareto.others.cost, y: pareto.others.score, text: hover(pareto.others),
@@ -138,6 +169,6 @@ export function drawPareto(id, pareto) {
     { type: "scatter", mode: "lines+markers", name: "Pareto front", x: pareto.front.cost, y: pareto.front.score, text: hover(pareto.front),
       hovertemplate: "%{text}<br>cost %{x:.2f}, score %{y:.3f}<extra></extra>", line: { shape: "hv", color: "#d62728" } },
   ];
-  return draw(id, traces, { xaxis: { title: { text: "cost (device seconds)" } }, yaxis: { title: { text: "score" } } },
-    { front: pareto.front.number.length, total: pareto.total });
+  return draw(id, traces, { xaxis: { title: { text: "cost (device seconds)" } }, yaxis: { title: { text: "score" } }, ...chanceLine(chance) },
+    { front: pareto.front.number.length, total: pareto.total, chance });
 }

@@ -2,7 +2,8 @@
 // whenever the study's fingerprint changes while it is queued or running.
 import { LIVE_STATUSES, el, fmt, getJSON, poll, renderPager, showError, stamp } from "./common.js";
 import {
-  CHOICE_NAMES, drawCurves, drawEffects, drawHistory, drawImportance, drawInvariance, drawParallel, drawPareto, loadPlotly,
+  CHOICE_NAMES, drawCurves, drawEffects, drawHistory, drawImportance, drawInvariance, drawPairedEffects, drawParallel,
+  drawPareto, loadPlotly,
 } from "./plots.js";
 
 const studyId = Number(location.pathname.split("/").filter(Boolean).at(-1));
@@ -31,11 +32,25 @@ function renderSummary(study) {
   const objective = study.objective.score || "score";
   document.getElementById("study-best").textContent = study.best
     ? `best ${objective} ${fmt(study.best.score)} — #${study.best.number} ${study.best.config}` : "no completed trial yet";
+  renderBestSet(study.best_set);
   document.getElementById("study-notes").textContent = study.notes || "";
   const error = document.getElementById("study-error");
   error.textContent = study.error || "";
   error.hidden = !study.error;
   renderDataReport(study.data_report);
+}
+
+// search.best: the best by mean over seeds with its interval, the configurations the seeds cannot tell apart from
+// it (or why no set can be computed), and chance level.
+function renderBestSet(set) {
+  const node = document.getElementById("study-best-set");
+  if (!set || !set.best) { node.textContent = ""; return; }
+  const b = set.best;
+  const interval = b.low === null ? `${fmt(b.mean)} (${b.n} seed, no interval)` : `${fmt(b.mean)} [${fmt(b.low)}, ${fmt(b.high)}], ${b.n} seeds`;
+  const same = set.note ? `; ${set.note}`
+    : `; ${set.indistinguishable.length} indistinguishable (Welch p > ${set.alpha})${set.untestable ? `, ${set.untestable} with 1 seed untested` : ""}`;
+  const chance = set.chance === null ? "" : `; chance ${fmt(set.chance)}`;
+  node.textContent = `best mean ${interval} — #${b.trials[0]}${same}${chance}`;
 }
 
 // What the study's data left out (skipped files) or kept damaged (truncated files), with the reasons.
@@ -75,18 +90,32 @@ function choiceCell(cell) {
   return el("td", { class: `choice choice-${cell.choice}`, title: CHOICE_NAMES[cell.choice] || cell.choice }, text);
 }
 
+function scoreText(row) {
+  if (row.score === null) return "–";
+  return row.ci_low === null ? `${fmt(row.score)} (1 seed, no interval)` : `${fmt(row.score)} [${fmt(row.ci_low)}, ${fmt(row.ci_high)}]`;
+}
+
 async function loadTable() {
   const query = new URLSearchParams({ sort: table.sort, descending: table.descending, limit: table.limit, offset: table.offset });
   const page = await getJSON(`${base}/table1?${query}`);
+  // Searched hyper-parameters are columns of their own: a row is one configuration with one set of them, and its
+  // interval is over that row's seeds only (never a spread across hyper-parameters).
   const head = el("tr", {}, el("th", {}, "rank"), ...page.factors.map((f) => el("th", { class: "factor" }, f)),
-    sortHeader("trials", "n"), el("th", {}, "states"), sortHeader("score (mean ± sd)", "score"), sortHeader("best", "best"),
+    ...page.hyper.map((h) => el("th", { class: "hyper" }, h)),
+    sortHeader("trials", "n"), el("th", {}, "states"), sortHeader("seeds", "n_seeds"),
+    sortHeader("score (mean [95 % CI])", "score"), sortHeader("best", "best"),
     ...page.metrics.map((m) => sortHeader(METRIC_NAMES[m] || m, m)));
-  const rows = page.rows.map((row, i) => el("tr", { dataset: { config: row.config } },
+  const rows = page.rows.map((row, i) => el("tr", {
+    class: row.in_best_set ? "best-set" : null,
+    title: row.in_best_set ? "the best, or statistically indistinguishable from it" : null,
+    dataset: { config: row.config, hyper: JSON.stringify(row.hyper) } },
     el("td", { class: "num" }, String(page.offset + i + 1)),
     ...page.factors.map((f) => choiceCell(row.factors[f])),
+    ...page.hyper.map((h) => el("td", { class: "num" }, row.hyper[h] === undefined ? "" : String(row.hyper[h]))),
     el("td", { class: "num" }, String(row.n)),
     el("td", { class: "states" }, Object.entries(row.states).map(([k, v]) => `${k} ${v}`).join(", ")),
-    el("td", { class: "num score" }, row.score === null ? "–" : `${fmt(row.score)}${row.std === null ? "" : ` ± ${fmt(row.std)}`}`),
+    el("td", { class: "num seeds" }, String(row.n_seeds)),
+    el("td", { class: "num score" }, scoreText(row)),
     el("td", { class: "num" }, fmt(row.best)),
     ...page.metrics.map((m) => el("td", { class: "num" }, fmt(row.metrics[m]))),
   ));
@@ -121,12 +150,15 @@ function drawOverview(overview) {
   document.getElementById("curves-note").textContent = c.total ? `${c.total} trials reported` : "";
   const pareto = document.getElementById("panel-pareto");
   pareto.hidden = !overview.pareto;
+  const untested = overview.paired_effects.filter((e) => e.mean === null).map((e) => e.text);
+  document.getElementById("paired-effects-note").textContent = untested.join("; ");
   return [
-    drawHistory("plot-history", overview.history),
-    drawEffects("plot-effects", overview.factor_effects),
+    drawHistory("plot-history", overview.history, overview.chance),
+    drawEffects("plot-effects", overview.factor_effects, overview.chance),
+    drawPairedEffects("plot-paired-effects", overview.paired_effects),
     drawInvariance("plot-invariance", overview.invariance),
-    drawCurves("plot-curves", c),
-    overview.pareto ? drawPareto("plot-pareto", overview.pareto) : Promise.resolve(),
+    drawCurves("plot-curves", c, overview.chance),
+    overview.pareto ? drawPareto("plot-pareto", overview.pareto, overview.chance) : Promise.resolve(),
   ];
 }
 

@@ -1,0 +1,86 @@
+"""The best configuration, honestly: the highest mean together with every configuration the seeds cannot tell
+apart from it.
+
+A configuration is *indistinguishable* from the best when Welch's t-test of their seeds' scores gives
+p > ALPHA (both need >= 2 seeds). With one seed there is no spread to test against, so no set can be
+computed and the report says so rather than crowning a winner that another seed might reverse. Chance level
+(1 / proxy classes) is reported beside it: a best near chance learnt nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from search.intervals import welch_p
+from search.measurements import Measured
+
+ALPHA = 0.05
+
+
+@dataclass
+class BestSet:
+    """`best`: the highest mean (None: nothing trained); `indistinguishable`: (configuration, Welch p) of the
+    others with p > ALPHA, best p first; `untestable`: how many others have < 2 seeds; `note`: why there is no set."""
+
+    best: Measured | None
+    indistinguishable: list[tuple[Measured, float]] = field(default_factory=list)
+    untestable: int = 0
+    note: str | None = None
+    chance: float | None = None
+
+    def lines(self) -> list[str]:
+        if self.best is None:
+            return ["best: none (no trained configuration)"]
+        e = self.best.estimate
+        out = [f"best: #{self.best.numbers[0]} {self.best.label}  objective {e.text()}"]
+        if self.note:
+            out.append(f"  indistinguishable from the best: {self.note}")
+        else:
+            out.append(
+                f"  indistinguishable from the best (Welch t-test p > {ALPHA}): {len(self.indistinguishable)}"
+                + (f" ({self.untestable} with < 2 seeds not tested)" if self.untestable else "")
+            )
+            for m, p in self.indistinguishable:
+                out.append(f"    {m.label}  {m.estimate.text()}  p={p:.2f}")
+        if self.chance is not None:
+            out.append(f"  chance level (1 / proxy classes): {self.chance:.3f}")
+        return out
+
+    def as_dict(self) -> dict:
+        def entry(m: Measured, p: float | None = None) -> dict:
+            return {"config": m.config, "hyper": m.hyper, "trials": m.numbers, "values": m.values,
+                    **m.estimate.as_dict(), "p": p}  # fmt: skip
+
+        return {
+            "best": entry(self.best) if self.best else None,
+            "indistinguishable": [entry(m, p) for m, p in self.indistinguishable],
+            "untestable": self.untestable,
+            "alpha": ALPHA,
+            "note": self.note,
+            "chance": self.chance,
+        }
+
+
+def best_set(measured: Sequence[Measured], chance: float | None = None) -> BestSet:
+    if not measured:
+        return BestSet(None, chance=chance)
+    best = max(measured, key=lambda m: (m.estimate.mean, -m.numbers[0]))
+    if len(best.values) < 2:
+        note = f"{len(best.values)} seed: no set can be computed (needs search.seeds >= 2)"
+        return BestSet(best, note=note, chance=chance)
+    same, untestable = [], 0
+    for m in measured:
+        if m is best:
+            continue
+        p = welch_p(best.values, m.values)
+        if p is None:
+            untestable += 1
+        elif p > ALPHA:
+            same.append((m, p))
+    same.sort(key=lambda mp: (-mp[1], mp[0].numbers[0]))
+    return BestSet(best, same, untestable, chance=chance)
+
+
+def chance_level(n_classes: int | None) -> float | None:
+    return 1.0 / n_classes if n_classes else None
