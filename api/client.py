@@ -235,6 +235,6 @@ class Client:
 
 
 def _print_trial(trial: dict) -> None:
-    score = "-" if trial["score"] is None else f"{trial['score']:.3f}"
+    score = trial.get("interval") or ("-" if trial["score"] is None else f"{trial['score']:.3f}")  # with its seeds
     reason = f"  ({trial['reason']})" if trial.get("reason") else ""
     print(f"trial {trial['number']:3d} {trial['state']:<10} {score:>6}  {trial['config']}{reason}")
