@@ -9,6 +9,7 @@ from pathlib import Path
 
 from core.config import GDTConfig, InvalidConfiguration
 from core.presets import PRESETS, preset
+from core.trial import DEFAULT_STEPS
 from core.validity import validate
 
 
@@ -272,7 +273,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     trial = commands.add_parser("trial", help="pretrain one preset on the embedded default and score it")
     trial.add_argument("--preset", default="iccv-l", choices=list(PRESETS))
-    trial.add_argument("--steps", type=int, default=60)
+    trial.add_argument("--steps", type=int, default=DEFAULT_STEPS, help="default: the embedded default trial's")
     trial.add_argument("--clip-budget", type=int, default=64)
     trial.add_argument("--seed", type=int, default=0)
     trial.add_argument("--checkpoint", help="save the trained model here (resumes from it if it exists)")

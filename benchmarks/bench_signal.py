@@ -28,6 +28,7 @@ interrupted run resumes. Trials run in `--procs` spawned processes with one torc
 from __future__ import annotations
 
 import argparse
+import hashlib
 import itertools
 import json
 import math
@@ -61,6 +62,16 @@ def _spec(world_seed: int):
     from search.presets import load_preset
 
     return load_preset("table1", {"data.world.seed": world_seed, "search.threads": 1})
+
+
+def design(spec) -> str:
+    """A fingerprint of everything a run depends on but its configuration, seed and steps: recorded runs
+    of an older embedded default (other world, crops, optimiser, proxy) are never mixed with new ones."""
+    from dataclasses import replace
+
+    trial = spec.trial_spec(seed=0)
+    trial = replace(trial, train=replace(trial.train, steps=0, eval_every=None))
+    return hashlib.sha1(f"{trial!r} {spec.clip_budget} {spec.objective!r}".encode()).hexdigest()[:12]
 
 
 def _candidates(spec):
@@ -103,7 +114,7 @@ def _run_one(job: dict) -> dict:
                      ClipSpec(trial_spec.data.clip_frames), trial_spec.augment, "cpu")  # fmt: skip
     scores = result.evaluation.scores
     return {
-        **{k: job[k] for k in ("world_seed", "config", "seed", "steps")},
+        **{k: job[k] for k in ("design", "world_seed", "config", "seed", "steps")},
         "objective": score(scores, spec.objective),
         "r_at_1": scores.r_at_1,
         "linear_top1": scores.linear_top1,
@@ -115,23 +126,27 @@ def _run_one(job: dict) -> dict:
     }
 
 
+def _key(run: dict) -> tuple:
+    return run.get("design"), run["world_seed"], run["config"], run["seed"], run["steps"]
+
+
 def run_jobs(jobs: list[dict], procs: int) -> list[dict]:
     done = {}
     if RUNS.exists():
         for line in RUNS.read_text().splitlines():
             row = json.loads(line)
-            done[(row["world_seed"], row["config"], row["seed"], row["steps"])] = row
-    todo = [j for j in jobs if (j["world_seed"], j["config"], j["seed"], j["steps"]) not in done]
+            done[_key(row)] = row
+    todo = [j for j in jobs if _key(j) not in done]
     print(f"{len(jobs) - len(todo)} runs already recorded, {len(todo)} to train", flush=True)
     RESULTS.mkdir(parents=True, exist_ok=True)
     with ProcessPoolExecutor(procs, mp_context=mp.get_context("spawn")) as pool, RUNS.open("a") as out:
         for i, row in enumerate(pool.map(_run_one, todo), 1):
             out.write(json.dumps(row) + "\n")
             out.flush()
-            done[(row["world_seed"], row["config"], row["seed"], row["steps"])] = row
+            done[_key(row)] = row
             print(f"[{i}/{len(todo)}] {row['config']} seed {row['seed']} steps {row['steps']}: "
                   f"{row['objective']:.3f} ({row['seconds']:.0f} s)", flush=True)  # fmt: skip
-    return [done[(j["world_seed"], j["config"], j["seed"], j["steps"])] for j in jobs]
+    return [done[_key(j)] for j in jobs]
 
 
 # -- statistics ------------------------------------------------------------------------------------
@@ -218,6 +233,7 @@ def main() -> None:
     args = parser.parse_args()
 
     spec = _spec(args.world_seed)
+    fingerprint = design(spec)
     candidates = _candidates(spec)
     if args.configs:  # spread over the space rather than its first corner
         candidates = [candidates[i] for i in np.linspace(0, len(candidates) - 1, args.configs).round().astype(int)]
@@ -228,8 +244,8 @@ def main() -> None:
     settings = {c.describe(): {n: s.choice.value for n, s in c.config.settings} for c in candidates}
 
     def job(candidate, seed, n_steps):
-        return {"world_seed": args.world_seed, "config": candidate.describe(), "params": candidate.params,
-                "seed": seed, "steps": n_steps}  # fmt: skip
+        return {"design": fingerprint, "world_seed": args.world_seed, "config": candidate.describe(),
+                "params": candidate.params, "seed": seed, "steps": n_steps}  # fmt: skip
 
     jobs = [job(candidates[0], s, 0) for s in seeds]  # the untrained encoder: the same for every config
     jobs += [job(c, s, steps) for s in seeds for c in candidates]
