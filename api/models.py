@@ -93,6 +93,8 @@ class Study(Base):
     error: Mapped[str | None] = mapped_column(Text)
     # folders only: per dataset, videos used, files skipped and truncated files kept (search.data_report)
     data_report: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # the untrained encoder's objective for the study's training seeds (search.baseline)
+    baseline: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     started_at: Mapped[datetime | None]

@@ -123,6 +123,7 @@ def study_out(session: Session, study: Study) -> StudyOut:
         heartbeat_at=study.heartbeat_at,
         error=study.error,
         data_report=study.data_report,
+        baseline=study.baseline,
         best=trial_outs(session, [best])[0] if best is not None else None,
         best_set=best_set_of(session, study.id),
         spec=study.spec,

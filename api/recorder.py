@@ -102,6 +102,14 @@ class DatabaseRecorder:
             trial.worker_id = self.worker_id
             trial.started_at = utcnow()
 
+    def baseline_measured(self, study: str, baseline: dict) -> None:
+        from search.baseline import baseline_text
+
+        with self.db.write() as session:
+            row = self._check_claim(session)
+            row.baseline = json_safe(dict(baseline))
+            add_event(session, self.study_id, "baseline", baseline_text(baseline) or "", self.worker_id)
+
     def trial_intermediate(self, study: str, trial: str, number: int | None, step: int, value: float) -> None:
         number = self._number(trial, number)
         with self.db.write() as session:

@@ -90,6 +90,11 @@ class StudyOut(StudySummary):
         description="a study on folders: per dataset (pretrain, proxy), the videos used, every file skipped"
         " and every truncated file kept, each with its reason (paths relative to the dataset)",
     )
+    baseline: dict[str, Any] | None = Field(
+        None,
+        description="the untrained encoder's objective (same seeds, no training): seeds, values, mean, n and the"
+        " 95 % t-interval (low, high; none for one seed); every score is read against it and chance",
+    )
     best: TrialOut | None = Field(description="the completed trial with the highest score so far")
     best_set: BestSet | None = Field(
         None, description="the best configuration by mean over seeds and those statistically indistinguishable from it"

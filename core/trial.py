@@ -233,6 +233,17 @@ def run_trial(
     return TrialResult(config.describe(), train, evaluation, str(device), env)
 
 
+def untrained_evaluation(spec: TrialSpec) -> Evaluation:
+    """The baseline every trial is read against: the encoders as `run_trial` initialises them for the
+    training seed (untrained), scored on the proxy. A trained score near it means training taught nothing."""
+    device = spec.resolved_device()
+    if spec.threads is not None:
+        torch.set_num_threads(spec.threads)
+    _, data = open_data(spec.data)
+    model = build_model(spec, device, seeded=True)
+    return evaluate(model, data, spec.eval, ClipSpec(spec.data.clip_frames), spec.augment, device)
+
+
 DEFAULT_STEPS = 300  # the embedded default trial's budget (measured in benchmarks/results/signal.md)
 
 

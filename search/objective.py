@@ -19,6 +19,7 @@ import platform
 import subprocess
 import time
 import traceback
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -365,7 +366,9 @@ class OptunaObjective:
             running = [t for t in same if t.state == optuna.trial.TrialState.RUNNING and t.user_attrs.get("trained")]
             if not running:
                 return None
-            optuna.storages.fail_stale_trials(study)  # a dead worker's trial must not block this one forever
+            with warnings.catch_warnings():  # experimental in Optuna, and used as documented
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                optuna.storages.fail_stale_trials(study)  # a dead worker's trial must not block this one forever
             time.sleep(self.poll_s)
 
     def _reuse(self, trial: optuna.Trial, earlier: optuna.trial.FrozenTrial, base: dict) -> float | list[float]:

@@ -24,6 +24,7 @@ import optuna
 from optuna.exceptions import ExperimentalWarning
 from optuna.trial import TrialState
 
+from search.baseline import study_baseline
 from search.objective import OptunaObjective, TrialFailed, TrialInfeasible
 from search.recorder import NullRecorder, Recorder, StudyInfo
 from search.space import SearchSpace, data_limits
@@ -373,6 +374,7 @@ def run_optuna(spec: StudySpec, recorder: Recorder | None = None) -> optuna.Stud
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     recorder.study_started(study_info(spec, "optuna"))
     study, space = prepare(spec)
+    recorder.baseline_measured(spec.name, study_baseline(study, spec))  # before any trial: every score's reference
     if spec.search.workers == 1:
         optimize(spec, recorder, 0, space)  # one process: were it to die, nothing would be left to notice
     else:

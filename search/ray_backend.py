@@ -26,6 +26,7 @@ from ray.tune.schedulers import ASHAScheduler
 from ray.tune.search import Searcher
 from ray.tune.search.optuna import OptunaSearch
 
+from search.baseline import study_baseline
 from search.objective import DETERMINISTIC_FAILURES, TrialFailed, reusable, train_candidate
 from search.optuna_backend import grid_points, make_sampler, make_storage, open_study, study_info
 from search.recorder import NullRecorder, Recorder, TrialRecord, TrialStart, json_safe
@@ -370,6 +371,7 @@ def run_ray(spec: StudySpec, recorder: Recorder | None = None) -> optuna.Study:
     limits = data_limits(spec)  # also builds the clip caches once, before trials race for them
     storage = make_storage(spec, heartbeat=False)
     study = open_study(spec, storage)  # creates the study and checks a resumed one still means the same
+    recorder.baseline_measured(spec.name, study_baseline(study, spec))  # before any trial: every score's reference
     spec_json = spec.model_dump(mode="json")
     resources = {"cpu": spec.ray.cpus_per_trial, "gpu": spec.ray.gpus_per_trial}
     trainable = tune.with_resources(tune.with_parameters(ray_trial, spec_json=spec_json), resources)

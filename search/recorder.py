@@ -1,6 +1,7 @@
 """The recorder: the one interface through which both backends report what happens to a study's trials.
 
-A backend calls `study_started` once per run, `trial_started` when a proposal is taken, `trial_intermediate`
+A backend calls `study_started` once per run, `baseline_measured` with the untrained encoder's score
+(search.baseline), `trial_started` when a proposal is taken, `trial_intermediate`
 for every intermediate score (what pruners see), and `trial_finished` with a `TrialRecord` -- completed,
 pruned, failed (with its reason), infeasible (never trained, with the reason) or a duplicate of an
 equivalent trial. A completed record carries the replay record: config, seed, dataset identity, code
@@ -80,6 +81,7 @@ class Recorder(Protocol):
     def trial_started(self, start: TrialStart) -> None: ...
     def trial_intermediate(self, study: str, trial: str, number: int | None, step: int, value: float) -> None: ...
     def trial_finished(self, record: TrialRecord) -> None: ...
+    def baseline_measured(self, study: str, baseline: dict) -> None: ...
 
 
 class NullRecorder:
@@ -93,6 +95,9 @@ class NullRecorder:
         pass
 
     def trial_finished(self, record: TrialRecord) -> None:
+        pass
+
+    def baseline_measured(self, study: str, baseline: dict) -> None:
         pass
 
 
@@ -121,6 +126,9 @@ class JsonlRecorder:
 
     def trial_finished(self, record: TrialRecord) -> None:
         self._write("trial_finished", record.to_json())
+
+    def baseline_measured(self, study: str, baseline: dict) -> None:
+        self._write("baseline_measured", {"study": study, "baseline": baseline})
 
     def events(self) -> list[dict]:
         if not self.path.exists():
@@ -175,6 +183,11 @@ class ConsoleRecorder:
         timing = f"  [{seconds:.1f} s]" if seconds else ""
         self._print(f"  #{_num(record):<4} {record.config:<58} {what}{timing}")
 
+    def baseline_measured(self, study: str, baseline: dict) -> None:
+        from search.baseline import baseline_text
+
+        self._print(f"  {baseline_text(baseline)}")
+
 
 def _num(item: TrialStart | TrialRecord) -> str:
     return str(item.number) if item.number is not None else item.trial
@@ -201,3 +214,7 @@ class MultiRecorder:
     def trial_finished(self, record: TrialRecord) -> None:
         for r in self.recorders:
             r.trial_finished(record)
+
+    def baseline_measured(self, study: str, baseline: dict) -> None:
+        for r in self.recorders:
+            r.baseline_measured(study, baseline)

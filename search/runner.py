@@ -18,6 +18,7 @@ from optuna.trial import TrialState
 from core.config import notation_cells
 from core.factors import CATALOGUE
 from search import measurements
+from search.baseline import BASELINE_ATTR, baseline_text
 from search.best import BestSet, best_set, chance_level
 from search.effects import Effect, factor_effects, report_lines
 from search.importance import ParamImportances, from_study
@@ -62,6 +63,7 @@ class StudySummary:
     counts: dict[str, int] = field(default_factory=dict)
     effects: list[Effect] = field(default_factory=list)  # search.effects: per-factor paired differences
     best_set: BestSet | None = None  # search.best: the best and those indistinguishable from it, chance level
+    baseline: dict | None = None  # search.baseline: the untrained encoder's objective for the same seeds
 
     @property
     def importances(self) -> dict[str, float]:
@@ -132,6 +134,7 @@ def summarize(study: optuna.Study) -> StudySummary:
         counts=counts,
         effects=factor_effects(measured),
         best_set=best_set(measured, chance_level(classes)),
+        baseline=study.user_attrs.get(BASELINE_ATTR),
     )
 
 
@@ -216,6 +219,8 @@ def report(summary: StudySummary) -> str:
             out.append(f"  #{b.number} {b.config}  " + " / ".join(_fmt(v) for v in b.values or []))
         if summary.best_set and summary.best_set.chance is not None:
             out.append(f"  chance level (1 / proxy classes): {summary.best_set.chance:.3f}")
+    if summary.baseline:
+        out.append(f"  {baseline_text(summary.baseline)}")
     out.append("")
     out += report_lines(summary.effects)
     out.append("")

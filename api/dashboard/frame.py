@@ -16,7 +16,7 @@ import pandas as pd
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from api.models import IntermediateValue, Trial
+from api.models import IntermediateValue, Study, Trial
 from core.config import notation_cells
 from core.factors import CATALOGUE
 from search.best import chance_level
@@ -41,6 +41,7 @@ class StudyFrame:
     params: list[str]  # searched parameters, in first-seen order
     invariances: list[str]  # factors with a measured invariance
     chance: float | None = None  # chance level of the proxy: 1 / its classes
+    baseline: float | None = None  # the untrained encoder's mean objective (search.baseline)
 
     def measured(self) -> list[Measured]:
         """The trained configurations, one per (configuration, hyper-parameters), with their seeds' scores: what
@@ -155,7 +156,10 @@ def load_frame(session: Session, study_id: int, stamp: tuple) -> StudyFrame:
     factors = {k.removeprefix("choice.") for s in settings_of.values() for k in s if k.startswith("choice.")}
     order = [n for n in CATALOGUE if n in factors]
     invariance_factors = [n for n in CATALOGUE if n in invariances]
-    return StudyFrame(stamp, trials, intermediate, order, list(params), invariance_factors, chance_level(classes))
+    baseline = (session.scalar(select(Study.baseline).where(Study.id == study_id)) or {}).get("mean")
+    return StudyFrame(
+        stamp, trials, intermediate, order, list(params), invariance_factors, chance_level(classes), baseline
+    )
 
 
 def _settings(notation: str) -> dict:

@@ -129,6 +129,7 @@ def _data(db: Database, read: list, get_study: Callable, responses: dict) -> API
             "factor_effects": panels.factor_effects(frame),
             "paired_effects": panels.paired_effects(frame),
             "chance": frame.chance,
+            "baseline": frame.baseline,
             "invariance": panels.invariance_by_choice(frame),
             "curves": panels.learning_curves(frame),
             "pareto": panels.pareto(frame),

@@ -70,12 +70,16 @@ def test_a_running_study_is_drawn_live_and_every_panel_shows_its_data(served, co
     assert seeds.count("2") == len({(t["config"], t["params"].get("lr")) for t in complete})  # 2 seeds per mean
     assert all(t["n_seeds"] == 2 and t["ci_low"] is not None for t in complete)
     assert "best mean" in page.text_content("#study-best-set")
-    # Chance level (1 / proxy classes) on every score plot.
+    # Chance level (1 / proxy classes) and the untrained encoder (search.baseline) on every score plot.
     chance = 1 / complete[0]["scores"]["n_classes"]
+    baseline = httpx.get(f"{served}/studies/{study_id}").json()["baseline"]
+    assert baseline["n"] == 2 and len(baseline["values"]) == 2  # one untrained score per training seed
     assert summary(page, "plot-history")["chance"] == pytest.approx(chance)
+    assert summary(page, "plot-history")["baseline"] == pytest.approx(baseline["mean"])
     for plot in ("plot-history", "plot-effects", "plot-curves", "plot-pareto"):
         y = page.evaluate(f"document.getElementById('{plot}').layout.shapes.map(s => s.y0)")
-        assert y == [pytest.approx(chance)], plot
+        assert y == [pytest.approx(chance), pytest.approx(baseline["mean"])], plot
+    assert f"untrained encoder {baseline['mean']:.3f}" in page.text_content("#study-best-set")
     # The paired effects beside the boxes: search.effects' numbers (GET /studies/{id}/effects), as error bars.
     assert page.get_attribute("#plot-paired-effects", "data-rendered") == "1"
     paired = httpx.get(f"{served}/studies/{study_id}/effects").json()["effects"]

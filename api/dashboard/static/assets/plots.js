@@ -29,13 +29,15 @@ const LAYOUT = {
 };
 const CONFIG = { responsive: true, displaylogo: false };
 
-// Chance level (1 / the proxy's classes) as a dashed horizontal line on a score plot: a score near it learnt nothing.
-function chanceLine(chance) {
-  if (chance === null || chance === undefined) return {};
+// The references every score is read against, as dashed horizontal lines: chance level (1 / the proxy's
+// classes) and the untrained encoder (same seeds, no training). A score near either learnt nothing.
+function referenceLines(refs) {
+  const lines = [["chance", refs?.chance, "#6a737d"], ["untrained", refs?.baseline, "#b08800"]]
+    .filter(([, y]) => y !== null && y !== undefined);
   return {
-    shapes: [{ type: "line", xref: "paper", x0: 0, x1: 1, y0: chance, y1: chance, line: { color: "#6a737d", dash: "dash", width: 1 } }],
-    annotations: [{ xref: "paper", x: 1, y: chance, xanchor: "right", yanchor: "bottom", showarrow: false,
-      text: `chance ${chance.toFixed(3)}`, font: { size: 10, color: "#6a737d" } }],
+    shapes: lines.map(([, y, color]) => ({ type: "line", xref: "paper", x0: 0, x1: 1, y0: y, y1: y, line: { color, dash: "dash", width: 1 } })),
+    annotations: lines.map(([name, y, color]) => ({ xref: "paper", x: 1, y, xanchor: "right", yanchor: "bottom", showarrow: false,
+      text: `${name} ${y.toFixed(3)}`, font: { size: 10, color } })),
   };
 }
 
@@ -54,7 +56,7 @@ function empty(id, message) {
     xaxis: { visible: false }, yaxis: { visible: false } }, { empty: true });
 }
 
-export function drawHistory(id, history, chance) {
+export function drawHistory(id, history, refs) {
   if (!history.total) return empty(id, "no completed trial yet");
   const traces = [];
   if (history.points) {
@@ -73,12 +75,12 @@ export function drawHistory(id, history, chance) {
   traces.push({ type: "scatter", mode: "lines", line: { shape: "hv", color: "#d62728" }, name: "best so far",
     x: [...history.best.number, history.last_number], y: [...history.best.score, history.best.score.at(-1)] });
   const shown = history.points ? history.points.number.length : history.bins.number.length;
-  return draw(id, traces, { xaxis: { title: { text: "trial" } }, yaxis: { title: { text: "score" } }, ...chanceLine(chance) },
-    { total: history.total, shown, binned: !history.points, best: history.best.score.at(-1), chance });
+  return draw(id, traces, { xaxis: { title: { text: "trial" } }, yaxis: { title: { text: "score" } }, ...referenceLines(refs) },
+    { total: history.total, shown, binned: !history.points, best: history.best.score.at(-1), chance: refs?.chance, baseline: refs?.baseline });
 }
 
 // Box plots from server-side statistics: one trace per choice, one box per factor.
-function choiceBoxes(id, groups, yTitle, chance) {
+function choiceBoxes(id, groups, yTitle, refs) {
   if (!groups.length || groups.every((g) => g.choices.every((c) => !c.n))) return empty(id, "no data yet");
   const traces = [];
   for (const choice of Object.keys(CHOICE_NAMES)) {
@@ -94,10 +96,10 @@ function choiceBoxes(id, groups, yTitle, chance) {
   }
   const summary = Object.fromEntries(groups.map((g) => [g.factor, Object.fromEntries(g.choices.map((c) => [c.choice, c.n]))]));
   const xaxis = { categoryorder: "array", categoryarray: groups.map((g) => g.factor) }; // the notation's order
-  return draw(id, traces, { boxmode: "group", xaxis, yaxis: { title: { text: yTitle } }, ...chanceLine(chance) }, summary);
+  return draw(id, traces, { boxmode: "group", xaxis, yaxis: { title: { text: yTitle } }, ...referenceLines(refs) }, summary);
 }
 
-export const drawEffects = (id, effects, chance) => choiceBoxes(id, effects, "score", chance);
+export const drawEffects = (id, effects, refs) => choiceBoxes(id, effects, "score", refs);
 export const drawInvariance = (id, invariance) => choiceBoxes(id, invariance, "measured invariance");
 
 // search.effects: per factor and pair of choices, the mean paired difference with its 95 % interval as an error
@@ -141,7 +143,7 @@ export function drawParallel(id, parallel) {
     { margin: { l: 70, r: 70, t: 36, b: 24 } }, { shown: parallel.shown, total: parallel.total, axes: parallel.dimensions.map((d) => d.label) });
 }
 
-export function drawCurves(id, curves, chance) {
+export function drawCurves(id, curves, refs) {
   if (!curves.steps.length) return empty(id, "no intermediate value reported yet");
   const traces = [
     { type: "scatter", mode: "lines", x: curves.steps, y: curves.p90, line: { width: 0 }, showlegend: false, hoverinfo: "skip" },
@@ -157,11 +159,11 @@ export function drawCurves(id, curves, chance) {
       marker: { size: 3 } });
     first[c.state] = false;
   }
-  return draw(id, traces, { xaxis: { title: { text: "step" } }, yaxis: { title: { text: "intermediate score" } }, ...chanceLine(chance) },
-    { steps: curves.steps.length, curves: curves.curves.length, trials: curves.total, chance });
+  return draw(id, traces, { xaxis: { title: { text: "step" } }, yaxis: { title: { text: "intermediate score" } }, ...referenceLines(refs) },
+    { steps: curves.steps.length, curves: curves.curves.length, trials: curves.total, chance: refs?.chance, baseline: refs?.baseline });
 }
 
-export function drawPareto(id, pareto, chance) {
+export function drawPareto(id, pareto, refs) {
   const hover = (p) => p.config.map((c, i) => `#${p.number[i]} ${escapeLabel(c)}`);
   const traces = [
     { type: "scatter", mode: "markers", name: "trials", x: pareto.others.cost, y: pareto.others.score, text: hover(pareto.others),
@@ -169,6 +171,6 @@ export function drawPareto(id, pareto, chance) {
     { type: "scatter", mode: "lines+markers", name: "Pareto front", x: pareto.front.cost, y: pareto.front.score, text: hover(pareto.front),
       hovertemplate: "%{text}<br>cost %{x:.2f}, score %{y:.3f}<extra></extra>", line: { shape: "hv", color: "#d62728" } },
   ];
-  return draw(id, traces, { xaxis: { title: { text: "cost (device seconds)" } }, yaxis: { title: { text: "score" } }, ...chanceLine(chance) },
-    { front: pareto.front.number.length, total: pareto.total, chance });
+  return draw(id, traces, { xaxis: { title: { text: "cost (device seconds)" } }, yaxis: { title: { text: "score" } }, ...referenceLines(refs) },
+    { front: pareto.front.number.length, total: pareto.total, chance: refs?.chance, baseline: refs?.baseline });
 }

@@ -32,7 +32,7 @@ function renderSummary(study) {
   const objective = study.objective.score || "score";
   document.getElementById("study-best").textContent = study.best
     ? `best ${objective} ${fmt(study.best.score)} — #${study.best.number} ${study.best.config}` : "no completed trial yet";
-  renderBestSet(study.best_set);
+  renderBestSet(study.best_set, study.baseline);
   document.getElementById("study-notes").textContent = study.notes || "";
   const error = document.getElementById("study-error");
   error.textContent = study.error || "";
@@ -41,8 +41,8 @@ function renderSummary(study) {
 }
 
 // search.best: the best by mean over seeds with its interval, the configurations the seeds cannot tell apart from
-// it (or why no set can be computed), and chance level.
-function renderBestSet(set) {
+// it (or why no set can be computed), chance level and the untrained encoder (search.baseline).
+function renderBestSet(set, baseline) {
   const node = document.getElementById("study-best-set");
   if (!set || !set.best) { node.textContent = ""; return; }
   const b = set.best;
@@ -50,7 +50,8 @@ function renderBestSet(set) {
   const same = set.note ? `; ${set.note}`
     : `; ${set.indistinguishable.length} indistinguishable (Welch p > ${set.alpha})${set.untestable ? `, ${set.untestable} with 1 seed untested` : ""}`;
   const chance = set.chance === null ? "" : `; chance ${fmt(set.chance)}`;
-  node.textContent = `best mean ${interval} — #${b.trials[0]}${same}${chance}`;
+  const untrained = baseline ? `; untrained encoder ${fmt(baseline.mean)}` : "";
+  node.textContent = `best mean ${interval} — #${b.trials[0]}${same}${chance}${untrained}`;
 }
 
 // What the study's data left out (skipped files) or kept damaged (truncated files), with the reasons.
@@ -147,18 +148,19 @@ async function loadImportance() {
 
 function drawOverview(overview) {
   const c = overview.curves;
+  const refs = { chance: overview.chance, baseline: overview.baseline }; // the lines every score plot shows
   document.getElementById("curves-note").textContent = c.total ? `${c.total} trials reported` : "";
   const pareto = document.getElementById("panel-pareto");
   pareto.hidden = !overview.pareto;
   const untested = overview.paired_effects.filter((e) => e.mean === null).map((e) => e.text);
   document.getElementById("paired-effects-note").textContent = untested.join("; ");
   return [
-    drawHistory("plot-history", overview.history, overview.chance),
-    drawEffects("plot-effects", overview.factor_effects, overview.chance),
+    drawHistory("plot-history", overview.history, refs),
+    drawEffects("plot-effects", overview.factor_effects, refs),
     drawPairedEffects("plot-paired-effects", overview.paired_effects),
     drawInvariance("plot-invariance", overview.invariance),
-    drawCurves("plot-curves", c, overview.chance),
-    overview.pareto ? drawPareto("plot-pareto", overview.pareto, overview.chance) : Promise.resolve(),
+    drawCurves("plot-curves", c, refs),
+    overview.pareto ? drawPareto("plot-pareto", overview.pareto, refs) : Promise.resolve(),
   ];
 }
 
