@@ -216,12 +216,7 @@ def run_trial(
     stops the trial there (pruning). Raises `core.pretrain.TrainingFailed` with the reason when
     training cannot produce a model.
     """
-    device = spec.resolved_device()
-    if spec.threads is not None:
-        torch.set_num_threads(spec.threads)
-    pretrain_clips, data = open_data(spec.data)
-    clip_spec = ClipSpec(spec.data.clip_frames)
-    model = build_model(spec, device, seeded=True)
+    device, pretrain_clips, data, clip_spec, model = _start(spec)
     callback = _Intermediate(on_intermediate, data, spec, clip_spec, device, on_step)
     started = time.perf_counter()
     train = pretrain(model, pretrain_clips, config, spec.train, clip_spec, spec.augment, device, callback, checkpoint)
@@ -236,12 +231,17 @@ def run_trial(
 def untrained_evaluation(spec: TrialSpec) -> Evaluation:
     """The baseline every trial is read against: the encoders as `run_trial` initialises them for the
     training seed (untrained), scored on the proxy. A trained score near it means training taught nothing."""
+    device, _, data, clip_spec, model = _start(spec)
+    return evaluate(model, data, spec.eval, clip_spec, spec.augment, device)
+
+
+def _start(spec: TrialSpec):
+    """What every trial starts from: its device and thread setting, its data, and the seeded initial encoders."""
     device = spec.resolved_device()
     if spec.threads is not None:
         torch.set_num_threads(spec.threads)
-    _, data = open_data(spec.data)
-    model = build_model(spec, device, seeded=True)
-    return evaluate(model, data, spec.eval, ClipSpec(spec.data.clip_frames), spec.augment, device)
+    pretrain_clips, data = open_data(spec.data)
+    return device, pretrain_clips, data, ClipSpec(spec.data.clip_frames), build_model(spec, device, seeded=True)
 
 
 DEFAULT_STEPS = 300  # the embedded default trial's budget (measured in benchmarks/results/signal.md)
