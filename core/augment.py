@@ -21,7 +21,7 @@ import torch
 import torchaudio
 from torchvision.ops import roi_align
 
-from core.clips import RawClips
+from core.clips import RawClips, to_device
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,7 @@ def augmentation_params(seeds: torch.Tensor | None, n: int, generator: torch.Gen
         return torch.rand(n, _NUM_PARAMS, generator=generator, device=generator.device).to(device)
     unique, inverse = torch.unique(seeds.cpu(), return_inverse=True)
     rows = [torch.rand(_NUM_PARAMS, generator=torch.Generator().manual_seed(int(s))) for s in unique.tolist()]
-    return torch.stack(rows)[inverse].to(device)
+    return to_device(torch.stack(rows)[inverse], device)
 
 
 def augment_video(clips: torch.Tensor, spec: VideoAugmentSpec, train: bool, params: torch.Tensor):
@@ -104,8 +104,8 @@ def augment_video(clips: torch.Tensor, spec: VideoAugmentSpec, train: bool, para
         flip = params[:, 4] < spec.flip_p
         x = torch.where(flip[:, None, None, None, None], x.flip(-1), x)
         x = _colour_jitter(x, spec.jitter, params[:, 5:8])
-    mean = torch.tensor(spec.mean, device=device).view(1, 1, c, 1, 1)
-    std = torch.tensor(spec.std, device=device).view(1, 1, c, 1, 1)
+    mean = to_device(torch.tensor(spec.mean), device).view(1, 1, c, 1, 1)
+    std = to_device(torch.tensor(spec.std), device).view(1, 1, c, 1, 1)
     return ((x - mean) / std).permute(0, 2, 1, 3, 4).contiguous()
 
 
@@ -113,7 +113,7 @@ def _crop_boxes(k, h, w, spec: VideoAugmentSpec, train: bool, u: torch.Tensor, d
     if not train:  # the largest centred square
         side = min(h, w)
         x1, y1 = (w - side) / 2, (h - side) / 2
-        return torch.tensor([[x1, y1, x1 + side, y1 + side]], device=device).expand(k, 4)
+        return to_device(torch.tensor([[x1, y1, x1 + side, y1 + side]]), device).expand(k, 4)
     area = h * w * (spec.crop_scale[0] + u[:, 0] * (spec.crop_scale[1] - spec.crop_scale[0]))
     log_lo, log_hi = math.log(spec.crop_ratio[0]), math.log(spec.crop_ratio[1])
     ratio = torch.exp(log_lo + u[:, 1] * (log_hi - log_lo))
@@ -204,16 +204,17 @@ class BatchAugmenter:
         params = augmentation_params(raw.aug, raw.batch_size, self.generator, dev) if train else None
         video = torch.empty(0, device=dev)
         if len(raw.video_rows):
-            video_params = params[raw.video_rows.to(dev), VIDEO_PARAMS] if train else None
-            video = augment_video(raw.video.to(dev, non_blocking=True), self.spec.video, train, video_params)
+            video_params = params[to_device(raw.video_rows, dev), VIDEO_PARAMS] if train else None
+            video = augment_video(to_device(raw.video, dev), self.spec.video, train, video_params)
         audio, rows = torch.empty(0, device=dev), torch.empty(0, dtype=torch.long)
         if raw.audio:
             length = int(round(raw.clip_seconds * raw.sample_rate))
-            waves = torch.cat([change_speed(w.to(dev), s, raw.sample_rate, length) for s, w in raw.audio.items()])
-            rows = torch.cat(list(raw.audio_rows.values()))
-            audio_params = params[rows.to(dev), AUDIO_PARAMS] if train else None
+            speeds = raw.audio.items()
+            waves = torch.cat([change_speed(to_device(w, dev), s, raw.sample_rate, length) for s, w in speeds])
+            rows = to_device(torch.cat(list(raw.audio_rows.values())), dev)
+            audio_params = params[rows, AUDIO_PARAMS] if train else None
             if train:
                 lo, hi = self.spec.audio.volume
                 waves = waves * (lo + (hi - lo) * audio_params[:, :1])
             audio = self.audio_features(waves, train, audio_params[:, 1:] if train else None)
-        return ModelInputs(video, raw.video_rows.to(dev), audio, rows.to(dev), raw.batch_size)
+        return ModelInputs(video, to_device(raw.video_rows, dev), audio, to_device(rows, dev), raw.batch_size)

@@ -9,7 +9,7 @@ the batch, on its device: see `core.augment`.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 import numpy as np
@@ -58,6 +58,32 @@ class RawClips:
     sample_rate: int
     clip_seconds: float
     aug: torch.Tensor | None = None  # (batch_size,) AUG seed of every tuple; None: draw augmentations freely
+
+
+    def pin_memory(self) -> RawClips:
+        """A copy in page-locked memory (DataLoader's pin thread calls this), so that the copy to the GPU
+        can run without the host waiting for it."""
+        return replace(
+            self,
+            video=self.video.pin_memory(),
+            video_rows=self.video_rows.pin_memory(),
+            audio={speed: wave.pin_memory() for speed, wave in self.audio.items()},
+            audio_rows={speed: rows.pin_memory() for speed, rows in self.audio_rows.items()},
+            aug=self.aug,  # read on the host (one augmentation per AUG seed), never copied
+        )
+
+
+def to_device(tensor: torch.Tensor, device: torch.device | str) -> torch.Tensor:
+    """`tensor` on `device` without the host waiting for the device.
+
+    A blocking copy to the GPU (`.to("cuda")` of ordinary memory) first waits for every kernel already
+    queued, i.e. for the previous training step: the GPU then idles while the host prepares the next
+    batch. From page-locked memory the copy is queued like a kernel.
+    """
+    device = torch.device(device)
+    if device.type == "cuda" and tensor.device.type == "cpu" and not tensor.is_pinned():
+        tensor = tensor.pin_memory()
+    return tensor.to(device, non_blocking=True)
 
 
 class ClipTooShort(ValueError):

@@ -34,6 +34,11 @@ class BatchStructure:
         return self.contrast & self.weight
 
     @cached_property
+    def positive_count(self) -> torch.Tensor:
+        """|P| as a float tensor on the structure's device (computed once, read without a sync)."""
+        return self.positive.sum().float()
+
+    @cached_property
     def negative(self) -> torch.Tensor:
         """Pairs pushed apart: c = 0 and w = 1."""
         return ~self.contrast & self.weight

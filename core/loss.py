@@ -26,4 +26,6 @@ def gdt_loss(embeddings: torch.Tensor, structure: BatchStructure, temperature: f
     logits = z @ z.T / temperature
     log_denominator = logits.masked_fill(~structure.weight, float("-inf")).logsumexp(dim=1, keepdim=True)
     log_prob = logits - log_denominator
-    return -log_prob[structure.positive].mean()
+    # A masked sum, not log_prob[positive]: boolean indexing makes the device report how many elements
+    # it selected, a host-device synchronisation on every training step.
+    return -torch.where(structure.positive, log_prob, 0.0).sum() / structure.positive_count

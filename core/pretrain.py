@@ -169,31 +169,49 @@ def pretrain(
     autocast = bf16_autocast(device, spec)
 
     history: list[StepReport] = []
-    stopped_by, loss_value = "steps", math.nan
-    start = time.perf_counter()
+    stopped_by = "steps"
+    start = last_read = time.perf_counter()
+    # The loss of a step is read (a wait for the device) only once the next step is queued, so the
+    # host prepares batch n+1 while the GPU still trains on batch n. A step's time is the time
+    # between two readings: on a GPU, the pace of the device.
+    pending: tuple[int, torch.Tensor, float] | None = None  # (step, loss on the device, lr) not yet read
+
+    def read_pending() -> None:
+        nonlocal pending, last_read
+        if pending is None:
+            return
+        done, loss_on_device, lr = pending
+        pending = None
+        value = loss_on_device.item()
+        if not math.isfinite(value):
+            raise TrainingFailed(f"non-finite loss ({value})", done - 1)
+        now = time.perf_counter()
+        report = StepReport(done, value, config.batch_size / max(now - last_read, 1e-9), lr)
+        last_read = now
+        history.append(report)
+        callback.on_step(report)
+
     batches = iter(batch_loader(stream, spec.num_workers))
     while step < total:
-        step_start = time.perf_counter()
         sampled = next(batches)
         try:
             inputs = augmenter(sampled.raw)
             with autocast:
                 loss = batch_loss(embed_video, embed_audio, inputs, structure, config.temperature)
-            if not torch.isfinite(loss):
-                raise TrainingFailed(f"non-finite loss ({loss.item()})", step)
             optimizer_step(model, loss, optimizer, spec.grad_clip)
             scheduler.step()
+            step += 1
+            read_pending()
+            pending = (step, loss.detach(), scheduler.get_last_lr()[0])
+            at_checkpoint = bool(spec.checkpoint_every and checkpoint is not None and step % spec.checkpoint_every == 0)
+            at_evaluation = bool(spec.eval_every and step % spec.eval_every == 0 and step < total)
+            if at_checkpoint or at_evaluation or step == total:
+                read_pending()  # a checkpoint or an evaluation must never hold a non-finite model
         except torch.OutOfMemoryError as error:
             raise TrainingFailed(f"out of memory: {str(error).splitlines()[0]}", step) from error
-        step += 1
-        loss_value = loss.item()
-        seconds = time.perf_counter() - step_start
-        report = StepReport(step, loss_value, config.batch_size / seconds, scheduler.get_last_lr()[0])
-        history.append(report)
-        callback.on_step(report)
-        if spec.checkpoint_every and checkpoint is not None and step % spec.checkpoint_every == 0:
+        if at_checkpoint:
             save_checkpoint(checkpoint, model, optimizer, scheduler, step, spec)
-        if spec.eval_every and step % spec.eval_every == 0 and step < total:
+        if at_evaluation:
             model.eval()
             stop = callback.on_evaluation(step, model)
             model.train()
@@ -203,11 +221,12 @@ def pretrain(
         if spec.seconds is not None and time.perf_counter() - start >= spec.seconds:
             stopped_by = "seconds"
             break
+    read_pending()
     wall = time.perf_counter() - start
     model.eval()
     if checkpoint is not None:
         save_checkpoint(checkpoint, model, optimizer, scheduler, step, spec)
-    done = len(history)
+    done, loss_value = len(history), history[-1].loss if history else math.nan
     return TrainResult(step, loss_value, wall, done * config.batch_size / wall if wall else 0.0, stopped_by, history)
 
 
