@@ -24,9 +24,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
 import os
 import shutil
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -292,12 +294,15 @@ def build_world_cache(
     *,
     show_progress: bool = True,
     on_video: Callable[[int], None] | None = None,
+    processes: int = 1,
 ) -> ClipCache:
     """The cache of the procedural world, rendered straight into the store (no video encoding).
 
     Frames keep the world's size and fps; audio its sample rate. Reused when the world's settings
     (and the generator version) are unchanged. ``on_video(i)`` is called after each video this call
     renders (a progress hook; an exception from it interrupts the build, which a later call resumes).
+    ``processes`` > 1 renders videos in that many processes (a video depends only on its own seed, so
+    the cache is the same); worth it for large frames (a 128 x 128 x 30 fps video takes ~0.3 s).
     """
     cache_root = Path(cache_root) if cache_root is not None else default_cache_root()
     items = world_items(config)
@@ -314,12 +319,23 @@ def build_world_cache(
     }
     per_video = {"labels": [it.label for it in items], "splits": [list(it.splits) for it in items]}
 
-    def decode(i: int) -> tuple[np.ndarray, np.ndarray]:
-        return generate_video(items[i].class_name, items[i].video_seed, config)
+    cache_dir = cache_root / f"world-{key}"
+    names = [it.name for it in items]
+    if processes <= 1 or (cache_dir / "meta.json").exists():
 
-    return _build(
-        cache_root / f"world-{key}", [it.name for it in items], decode, meta, per_video, show_progress, on_video
-    )
+        def decode(i: int) -> tuple[np.ndarray, np.ndarray]:
+            return generate_video(items[i].class_name, items[i].video_seed, config)
+
+        return _build(cache_dir, names, decode, meta, per_video, show_progress, on_video)
+    # Every video is submitted at once (a part an interrupted build already wrote is rendered again and
+    # discarded: _build skips it) and collected in order as the build writes them.
+    spawn = multiprocessing.get_context("spawn")  # a forked torch process may deadlock
+    with ProcessPoolExecutor(processes, mp_context=spawn) as pool:
+        futures = [pool.submit(generate_video, it.class_name, it.video_seed, config) for it in items]
+        try:
+            return _build(cache_dir, names, lambda i: futures[i].result(), meta, per_video, show_progress, on_video)
+        finally:
+            pool.shutdown(cancel_futures=True)  # an interrupted build stops rendering the rest
 
 
 def build_folder_cache(

@@ -87,6 +87,12 @@ def test_interrupted_build_resumes_and_equals_a_clean_build(tmp_path: Path) -> N
     _assert_same_contents(resumed, clean)
 
 
+def test_rendering_in_several_processes_builds_the_same_cache(tmp_path: Path) -> None:
+    parallel = build_world_cache(CFG, tmp_path / "parallel", show_progress=False, processes=2)
+    assert parallel.built_now == len(world_items(CFG))
+    _assert_same_contents(parallel, build_world_cache(CFG, tmp_path / "serial", show_progress=False))
+
+
 def _build_in_child(cache_root: str) -> int:
     return build_world_cache(CFG, cache_root, show_progress=False).built_now
 
