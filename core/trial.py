@@ -24,7 +24,7 @@ from core.augment import AugmentSpec, VideoAugmentSpec
 from core.clip_cache import ClipCache, build_folder_cache, build_world_cache
 from core.clips import ClipSpec
 from core.config import GDTConfig
-from core.encoders import AVEncoders, build_encoders
+from core.encoders import PAPER_FEATURE_DIM, AVEncoders, build_encoders
 from core.evaluate import EvalSpec, Evaluation, ProxyData, evaluate
 from core.finetune import FinetuneResult, FinetuneSpec, finetune
 from core.pretrain import TrainCallback, TrainResult, TrainSpec, load_checkpoint, pretrain
@@ -224,7 +224,9 @@ def run_trial(
         evaluation = callback.last  # stopped right after it: the model is the one just evaluated
     else:
         evaluation = evaluate(model, data, spec.eval, clip_spec, spec.augment, device)
-    env = environment() | {"trial_seconds": time.perf_counter() - started}
+    seconds = time.perf_counter() - started
+    # GPU-seconds: how long the trial held its GPU (under Ray's fractional GPUs, a share of it).
+    env = environment() | {"trial_seconds": seconds, "gpu_seconds": seconds if device.type == "cuda" else 0.0}
     return TrialResult(config.describe(), train, evaluation, str(device), env)
 
 
@@ -270,3 +272,27 @@ def small_world_trial(steps: int = DEFAULT_STEPS, seed: int = 0) -> TrialSpec:
     data = DataSpec(world=WorldConfig(videos_per_class=10), proxy_videos_per_class=80)
     train = TrainSpec(steps=steps, optimizer="adamw", lr=2e-3, seed=seed)
     return TrialSpec(data=data, train=train, augment=default_augment(data))
+
+
+PAPER_STEPS = 600  # the paper-encoder trial's budget: ~1 min of training on one H100/H200
+
+
+def paper_world_trial(steps: int = PAPER_STEPS, seed: int = 0) -> TrialSpec:
+    """The papers' encoders on the world, a trial for a GPU: R(2+1)D-18 on 30 x 112 x 112 clips and
+    ResNet-9 on 1 s log-mel spectrograms (ICCV A.3.4), the world rendered at 128 x 128 and 30 fps.
+
+    Measured on a GPU by benchmarks/bench_paper_trial_gpu.py (its GPU-seconds are in the trial's
+    environment); on a CPU a step takes seconds, not milliseconds.
+    """
+    world = WorldConfig(videos_per_class=8, height=128, width=128, fps=30)
+    data = DataSpec(world=world, proxy_videos_per_class=16, clip_frames=30)
+    return TrialSpec(
+        data=data,
+        video_encoder="r2plus1d_18",
+        audio_encoder="resnet9",
+        feature_dim=PAPER_FEATURE_DIM,
+        train=TrainSpec(steps=steps, optimizer="adamw", lr=1e-3, seed=seed, num_workers=4),
+        eval=EvalSpec(clips_per_video=2),
+        augment=AugmentSpec(video=VideoAugmentSpec(crop_size=112, flip_p=0.0)),
+        device="cuda",
+    )

@@ -65,6 +65,7 @@ def test_trial_on_decoded_files_uses_the_official_split(exported, tmp_path):
     summary = result.summary()
     assert summary["train_steps"] == 3 and summary["score_n_test"] == len(data.test)
     assert {"invariance_TR", "invariance_MOD", "torch", "torchcodec"} <= set(summary)
+    assert result.environment["gpu_seconds"] == 0.0 < result.environment["trial_seconds"]  # a CPU trial
 
 
 def test_folders_without_a_proxy_root_are_refused(tmp_path):
