@@ -28,6 +28,7 @@ from core.encoders import PAPER_FEATURE_DIM, AVEncoders, build_encoders
 from core.evaluate import EvalSpec, Evaluation, ProxyData, evaluate
 from core.finetune import FinetuneResult, FinetuneSpec, finetune
 from core.pretrain import TrainCallback, TrainResult, TrainSpec, load_checkpoint, pretrain
+from core.threads import apply_threads, thread_record
 from core.video_folder import DecodeSettings
 from core.world import WorldConfig
 
@@ -62,8 +63,8 @@ class TrialSpec:
     eval: EvalSpec = field(default_factory=EvalSpec)
     augment: AugmentSpec = field(default_factory=AugmentSpec)
     device: str = "auto"  # "auto": CUDA when available
-    # torch CPU threads for the trial (intra-op). Results depend on it (reduction order), so a study runs
-    # every trial with one setting and records it; None leaves the process's setting.
+    # torch CPU threads for the trial (intra-op and inter-op, core.threads). Results depend on it (reduction
+    # order), so a study runs every trial with one setting and records it; None leaves the process's setting.
     threads: int | None = None
 
     def resolved_device(self) -> torch.device:
@@ -136,8 +137,9 @@ def proxy_data(cache: ClipCache, split: int) -> ProxyData:
     return ProxyData(cache, cache.labels, np.flatnonzero(tags == 1), np.flatnonzero(tags == 2))
 
 
-def environment() -> dict:
-    """Library versions and machine, for replaying a trial."""
+def environment(loader_workers: int = 0) -> dict:
+    """Library versions, machine and thread setting (torch intra-op / inter-op threads, the trial's loader
+    processes, the cores this process may use), for replaying a trial."""
     from importlib.metadata import PackageNotFoundError, version
 
     import torchaudio
@@ -156,7 +158,7 @@ def environment() -> dict:
         "torchcodec": torchcodec_version,
         "machine": platform.machine(),
         "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
+        **thread_record(loader_workers),
     }
 
 
@@ -226,7 +228,8 @@ def run_trial(
         evaluation = evaluate(model, data, spec.eval, clip_spec, spec.augment, device)
     seconds = time.perf_counter() - started
     # GPU-seconds: how long the trial held its GPU (under Ray's fractional GPUs, a share of it).
-    env = environment() | {"trial_seconds": seconds, "gpu_seconds": seconds if device.type == "cuda" else 0.0}
+    gpu_seconds = seconds if device.type == "cuda" else 0.0
+    env = environment(spec.train.num_workers) | {"trial_seconds": seconds, "gpu_seconds": gpu_seconds}
     return TrialResult(config.describe(), train, evaluation, str(device), env)
 
 
@@ -241,7 +244,7 @@ def _start(spec: TrialSpec):
     """What every trial starts from: its device and thread setting, its data, and the seeded initial encoders."""
     device = spec.resolved_device()
     if spec.threads is not None:
-        torch.set_num_threads(spec.threads)
+        apply_threads(spec.threads)
     pretrain_clips, data = open_data(spec.data)
     return device, pretrain_clips, data, ClipSpec(spec.data.clip_frames), build_model(spec, device, seeded=True)
 

@@ -24,6 +24,7 @@ import optuna
 from optuna.exceptions import ExperimentalWarning
 from optuna.trial import TrialState
 
+from core.threads import apply_threads
 from search.baseline import study_baseline
 from search.objective import OptunaObjective, TrialFailed, TrialInfeasible
 from search.recorder import NullRecorder, Recorder, StudyInfo
@@ -327,10 +328,8 @@ def optimize(
 ) -> str | None:
     """One worker's loop on the study (this process); returns why it stopped (None: timeout)."""
     recorder = recorder or NullRecorder()
-    if spec.search.threads:
-        import torch
-
-        torch.set_num_threads(spec.search.threads)  # several workers on few cores: no oversubscription
+    # Before any torch work of a worker process, so that its inter-op pool takes the size too.
+    apply_threads(spec.threads_per_trial)  # several workers on few cores: no oversubscription
     space = space or SearchSpace(spec, data_limits(spec))
     study = open_study(spec, worker=worker)
     # Brute force explores the raw space (duplicates and infeasible points included) and stops itself.

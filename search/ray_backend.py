@@ -26,6 +26,7 @@ from ray.tune.schedulers import ASHAScheduler
 from ray.tune.search import Searcher
 from ray.tune.search.optuna import OptunaSearch
 
+from core.threads import apply_threads
 from search.baseline import study_baseline
 from search.objective import DETERMINISTIC_FAILURES, TrialFailed, reusable, train_candidate
 from search.optuna_backend import grid_points, make_sampler, make_storage, open_study, study_info
@@ -304,13 +305,10 @@ class GDTSearcher(Searcher):
 
 def ray_trial(config: dict, spec_json: dict) -> None:
     """The Ray Tune trainable: one trial, reporting intermediate scores (for ASHA) and a final record."""
-    import torch
-
     spec = StudySpec.model_validate(spec_json)
+    apply_threads(spec.threads_per_trial)  # the trial's CPUs (less its loader processes), before any torch work
     params = {k: v for k, v in config.items() if k != NUMBER}
     candidate = SearchSpace(spec).from_params(params)
-    cpus = max(1, int(spec.ray.cpus_per_trial))
-    torch.set_num_threads(cpus)
     device = "cuda" if spec.ray.gpus_per_trial > 0 else "cpu"
 
     def intermediate(step: int, value: float) -> bool:

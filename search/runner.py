@@ -10,6 +10,7 @@ process is still running.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 
 import optuna
@@ -17,6 +18,7 @@ from optuna.trial import TrialState
 
 from core.config import notation_cells
 from core.factors import CATALOGUE
+from core.threads import OversubscriptionWarning
 from search import measurements
 from search.baseline import BASELINE_ATTR, baseline_text
 from search.best import BestSet, best_set, chance_level
@@ -76,6 +78,9 @@ class StudySummary:
 
 def run_study(spec: StudySpec, recorder: Recorder | None = None) -> optuna.Study:
     """Run (or resume) the study to its budget on its backend."""
+    problem = spec.oversubscription()
+    if problem:  # on stderr in `gdt-search run` output; a caller may turn it into an error
+        warnings.warn(f"study {spec.name}: {problem}", OversubscriptionWarning, stacklevel=2)
     if spec.backend == "ray":
         from search.ray_backend import run_ray
 

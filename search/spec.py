@@ -26,6 +26,7 @@ from core.config import GDTConfig, InvalidConfiguration
 from core.evaluate import EvalSpec
 from core.factors import CATALOGUE, Choice
 from core.pretrain import TrainSpec
+from core.threads import cores_available, default_threads, oversubscription
 from core.trial import DataSpec, TrialSpec, default_augment, small_world_trial
 from core.world import WorldConfig
 
@@ -218,7 +219,8 @@ class SearchSection(_Strict):
     seeds: int = Field(1, ge=1, le=20, description="training seeds per configuration; the score is their mean")
     timeout_s: float | None = Field(None, gt=0, le=365 * 24 * 3600)
     workers: int = Field(1, ge=1, le=1024)  # Optuna: worker processes on the one study
-    threads: int | None = Field(None, ge=1, le=1024)  # torch CPU threads per worker (None: torch's default)
+    # torch CPU threads per trial (None: StudySpec.threads_per_trial shares the cores out, never oversubscribing)
+    threads: int | None = Field(None, ge=1, le=1024)
     pruner: PrunerSection = Field(default_factory=PrunerSection)
     # A running trial heartbeats every heartbeat_s; once its last beat is grace_s old its worker is dead: the
     # trial is failed and retried. Default grace 2 x heartbeat_s; `gdt-search run` checks at the moment a beat
@@ -319,14 +321,35 @@ class StudySpec(_Strict):
 
     @property
     def threads_per_trial(self) -> int:
-        """torch CPU threads of every trial of the study: `search.threads`, else the cores shared out
-        among the trials that run at once (Ray: its CPUs per trial). Scores depend on the thread count,
-        so one study uses one setting, recorded with every trial."""
+        """torch CPU threads (intra- and inter-op) of every trial of the study: `search.threads`, else the
+        cores shared out among the trials that run at once (Ray: its CPUs per trial), less one per loader
+        process of the trial (`trial.num_workers`), at least 1. Scores depend on the thread count, so one
+        study uses one setting, recorded with every trial."""
         if self.search.threads:
             return self.search.threads
-        if self.backend == "ray":
-            return max(1, int(self.ray.cpus_per_trial))
-        return max(1, (os.cpu_count() or 1) // self.search.workers)
+        loaders = self.trial.num_workers
+        if self.backend == "ray":  # Ray grants each trial cpus_per_trial and schedules no more than fit
+            return max(1, int(self.ray.cpus_per_trial) - loaders)
+        return default_threads(self.search.workers, loaders)
+
+    @property
+    def concurrent_trials(self) -> int | None:
+        """Trials that run at once on this machine: Optuna's workers, or a local Ray's CPUs / CPUs per trial
+        (at most max_concurrent); None on a Ray cluster, whose machines this process does not see."""
+        if self.backend == "optuna":
+            return self.search.workers
+        if self.ray.address or os.environ.get("RAY_ADDRESS"):
+            return None
+        fit = max(1, math.floor((self.ray.num_cpus or cores_available()) / self.ray.cpus_per_trial))
+        return min(fit, self.ray.max_concurrent) if self.ray.max_concurrent else fit
+
+    def oversubscription(self) -> str | None:
+        """Why the study's trials would ask for more threads and loader processes at once than this machine
+        has cores (the runner warns), or None."""
+        concurrent = self.concurrent_trials
+        if concurrent is None:
+            return None
+        return oversubscription(self.threads_per_trial, concurrent, self.trial.num_workers)
 
     def training_seeds(self) -> list[int]:
         """The training seeds of every trial: `trial.seed` (default 0) and the `search.seeds - 1` after it."""
