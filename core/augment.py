@@ -180,11 +180,21 @@ def _band_kept(u: torch.Tensor, max_width: int, size: int) -> torch.Tensor:
     return (index[None] < start[:, None]) | (index[None] >= end[:, None])
 
 
-def change_speed(waveforms: torch.Tensor, speed: float, sample_rate: int, length: int) -> torch.Tensor:
-    """Play (K, n) waveforms `speed` times faster: resample by 1/speed, then cut to `length` samples."""
+def speed_resampler(speed: float, sample_rate: int) -> torchaudio.transforms.Resample:
+    """The resampler that plays audio `speed` times faster (its sinc kernel computed once, kept as a buffer)."""
+    return torchaudio.transforms.Resample(orig_freq=int(round(sample_rate * speed)), new_freq=sample_rate)
+
+
+def change_speed(
+    waveforms: torch.Tensor, speed: float, sample_rate: int, length: int, resampler: torch.nn.Module | None = None
+) -> torch.Tensor:
+    """Play (K, n) waveforms `speed` times faster: resample by 1/speed, then cut to `length` samples.
+
+    `resampler`: `speed_resampler(speed, sample_rate)` on the waveforms' device, kept by the caller;
+    building the kernel on every call costs time and, on a GPU, a host-device synchronisation.
+    """
     if speed != 1:
-        waveforms = torchaudio.functional.resample(waveforms, orig_freq=int(round(sample_rate * speed)),
-                                                   new_freq=sample_rate)  # fmt: skip
+        waveforms = (resampler or speed_resampler(speed, sample_rate).to(waveforms.device))(waveforms)
     if waveforms.shape[1] < length:
         waveforms = torch.nn.functional.pad(waveforms, (0, length - waveforms.shape[1]))
     return waveforms[:, :length]
@@ -198,6 +208,12 @@ class BatchAugmenter:
         self.device = torch.device(device)
         self.audio_features = AudioFeatures(sample_rate, spec.audio).to(self.device)
         self.generator = torch.Generator(device=self.device).manual_seed(seed)
+        self._resamplers: dict[float, torch.nn.Module] = {}  # one per playback speed (SP takes a few values)
+
+    def _resampler(self, speed: float, sample_rate: int) -> torch.nn.Module:
+        if speed not in self._resamplers:
+            self._resamplers[speed] = speed_resampler(speed, sample_rate).to(self.device)
+        return self._resamplers[speed]
 
     def __call__(self, raw: RawClips) -> ModelInputs:
         dev, train = self.device, self.spec.train
@@ -210,7 +226,10 @@ class BatchAugmenter:
         if raw.audio:
             length = int(round(raw.clip_seconds * raw.sample_rate))
             speeds = raw.audio.items()
-            waves = torch.cat([change_speed(to_device(w, dev), s, raw.sample_rate, length) for s, w in speeds])
+            waves = torch.cat([
+                change_speed(to_device(w, dev), s, raw.sample_rate, length, self._resampler(s, raw.sample_rate))
+                for s, w in speeds
+            ])  # fmt: skip
             rows = to_device(torch.cat(list(raw.audio_rows.values())), dev)
             audio_params = params[rows, AUDIO_PARAMS] if train else None
             if train:
