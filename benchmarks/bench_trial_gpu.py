@@ -1,22 +1,24 @@
 """The paper encoders on a GPU: is the data path or the compute the bottleneck?
 
 R(2+1)D-18 on 30 x 112 x 112 clips plus ResNet-9 on 1 s log-mel spectrograms (ICCV A.3.4), the
-`iccv-l` configuration. Two loops over the same model, loss and batch shapes:
+`iccv-l` configuration, on the data of `core.trial.paper_world_trial` (the world rendered at 128 x 128
+and 30 fps). Two loops over the same model, loss and batch shapes, for each clip budget:
 
 - **end to end**: `core.trial.run_trial`, i.e. GDT batches sampled and cut from the clip cache (in
   `--num-workers` loader processes), augmented on the GPU, encoded, eq. (1), optimiser step; then the
-  HMDB-51-format proxy evaluation. Clips/s is the median over the steps after `--warmup-steps`.
+  HMDB-51-format proxy evaluation. Clips/s is the steady rate: the clips of the steps after
+  `--warmup-steps` over the time they took (a step's time is the time between two loss readings).
 - **compute ceiling**: one real batch, augmented once and kept on the GPU, trained on again and again
   (forward, eq. (1), backward, step; nothing else), the most the GPU can do at these shapes.
 
 The ratio end-to-end / ceiling says how much of the GPU the data path leaves unused. Also the peak
-GPU memory of each loop and the proxy evaluation's seconds. The data is the procedural world rendered
-at 128 x 128 and 30 fps (built into the clip cache before timing). Results, with the device's name,
-go to benchmarks/results/trial_gpu.json and .md.
+GPU memory of each loop, the proxy evaluation's seconds, and how many host-device synchronisations a
+training step makes (torch.cuda.set_sync_debug_mode; 1 is the loss read of the previous step).
+Results, with the device's name, go to benchmarks/results/trial_gpu.json and .md.
 
     python benchmarks/bench_trial_gpu.py                      # on a CUDA machine
     python benchmarks/bench_trial_gpu.py --device cpu --frames 8 --crop 32 --world-size 32 --steps 4 \
-        --warmup-steps 1 --out /tmp/bench   # checks the script on a CPU; numbers meaningless
+        --warmup-steps 1 --clip-budgets 32 --out /tmp/bench   # checks the script on a CPU; numbers meaningless
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import platform
 import statistics
 import sys
 import time
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
@@ -36,32 +38,38 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from core.augment import AugmentSpec, BatchAugmenter, VideoAugmentSpec  # noqa: E402
+from core.augment import BatchAugmenter, VideoAugmentSpec  # noqa: E402
+from core.clip_cache import build_world_cache  # noqa: E402
 from core.clips import ClipSpec  # noqa: E402
-from core.evaluate import EvalSpec  # noqa: E402
-from core.gdt_batches import GDTBatchStream  # noqa: E402
+from core.gdt_batches import GDTBatchStream, batch_loader  # noqa: E402
 from core.presets import preset  # noqa: E402
-from core.pretrain import TrainSpec, batch_loss, bf16_autocast, embedders, make_optimizer, optimizer_step  # noqa: E402
-from core.trial import DataSpec, TrialSpec, build_model, open_data, run_trial  # noqa: E402
+from core.pretrain import batch_loss, bf16_autocast, embedders, make_optimizer, optimizer_step  # noqa: E402
+from core.trial import TrialSpec, build_model, open_data, paper_world_trial, run_trial  # noqa: E402
 from core.validity import validate  # noqa: E402
-from core.world import WorldConfig  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results"
 
 
 def trial_spec(args: argparse.Namespace) -> TrialSpec:
-    world = WorldConfig(videos_per_class=args.videos_per_class, height=args.world_size, width=args.world_size,
-                        fps=args.fps)  # fmt: skip
-    return TrialSpec(
-        data=DataSpec(world=world, clip_frames=args.frames, cache_root=args.cache),
-        video_encoder="r2plus1d_18",
-        audio_encoder="resnet9",
-        feature_dim=512,
-        train=TrainSpec(steps=args.steps, lr=0.01, num_workers=args.num_workers, compile=args.compile),
-        eval=EvalSpec(clips_per_video=args.eval_clips),
-        augment=AugmentSpec(video=VideoAugmentSpec(crop_size=args.crop, flip_p=0.0)),
+    """`core.trial.paper_world_trial`, with the sizes the command line overrides (to check on a CPU)."""
+    spec = paper_world_trial()
+    world = replace(spec.data.world, height=args.world_size, width=args.world_size, fps=args.fps)
+    return replace(
+        spec,
+        data=replace(spec.data, world=world, clip_frames=args.frames, cache_root=args.cache),
+        train=replace(spec.train, lr=0.01, optimizer="sgd", num_workers=args.num_workers, compile=args.compile),
+        augment=replace(spec.augment, video=VideoAugmentSpec(crop_size=args.crop, flip_p=0.0)),
         device=args.device,
     )
+
+
+def prepare_data(spec: TrialSpec, processes: int) -> None:
+    """Render both worlds into the clip cache (in `processes` processes) before anything is timed."""
+    world = spec.data.world
+    build_world_cache(world, spec.data.cache_root, show_progress=False, processes=processes)
+    proxy = replace(world, seed=world.seed + spec.data.proxy_seed_offset,
+                    videos_per_class=spec.data.proxy_videos_per_class or world.videos_per_class)  # fmt: skip
+    build_world_cache(proxy, spec.data.cache_root, show_progress=False, processes=processes)
 
 
 def _sync(device: torch.device) -> None:
@@ -83,12 +91,15 @@ def end_to_end(config, spec: TrialSpec, warmup: int) -> dict:
     device = spec.resolved_device()
     _reset_peak(device)
     result = run_trial(config, spec)
-    steady = [report.clips_per_second for report in result.train.history[warmup:]]
+    steady = result.train.history[warmup:]
+    seconds = sum(config.batch_size / report.clips_per_second for report in steady)
     return {
-        "clips_per_s": round(statistics.median(steady), 1),
+        "clips_per_s": round(len(steady) * config.batch_size / seconds, 1),
+        "clips_per_s_median_step": round(statistics.median(r.clips_per_second for r in steady), 1),
         "clips_per_s_whole_run": round(result.train.clips_per_second, 1),
         "steps": result.train.steps,
         "proxy_eval_s": round(result.evaluation.seconds, 2),
+        "gpu_seconds": round(result.environment["gpu_seconds"], 1),
         "peak_gpu_mib": _peak_mib(device),
     }
 
@@ -113,11 +124,47 @@ def compute_ceiling(config, spec: TrialSpec, warmup: int) -> dict:
         with autocast:
             loss = batch_loss(embed_video, embed_audio, inputs, structure, config.temperature)
         optimizer_step(model, loss, optimizer, spec.train.grad_clip)
-        loss.item()  # the real loop reads the loss every step too
+        loss.item()  # the real loop reads every loss too
         _sync(device)
         seconds.append(time.perf_counter() - started)
     step = statistics.median(seconds[warmup:])
     return {"clips_per_s": round(config.batch_size / step, 1), "peak_gpu_mib": _peak_mib(device)}
+
+
+def syncs_per_step(config, spec: TrialSpec, steps: int = 3) -> dict:
+    """Host-device synchronisations in the training process's part of a step (batch to the device,
+    augmentation, forward, eq. (1), backward, optimiser step), counted by torch's sync debug mode."""
+    import warnings
+
+    device = spec.resolved_device()
+    if device.type != "cuda":
+        return {"syncs_per_step": None, "where": []}
+    clips, _ = open_data(spec.data)
+    model = build_model(spec, device).to(device).train()
+    embed_video, embed_audio = embedders(model, False)
+    optimizer = make_optimizer(model, spec.train)
+    structure = validate(config).to(device)
+    augmenter = BatchAugmenter(clips.sample_rate, spec.augment, device)
+    batches = iter(batch_loader(GDTBatchStream(clips, config, ClipSpec(spec.data.clip_frames))))
+    autocast = bf16_autocast(device, spec.train)
+    for _ in range(2):  # warm-up: the first steps allocate
+        with autocast:
+            loss = batch_loss(embed_video, embed_audio, augmenter(next(batches).raw), structure, config.temperature)
+        optimizer_step(model, loss, optimizer, spec.train.grad_clip)
+    torch.cuda.synchronize()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            for _ in range(steps):
+                raw = next(batches).raw
+                with autocast:
+                    loss = batch_loss(embed_video, embed_audio, augmenter(raw), structure, config.temperature)
+                optimizer_step(model, loss, optimizer, spec.train.grad_clip)
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+    where = sorted({str(w.message).splitlines()[0][:160] + f" ({w.filename}:{w.lineno})" for w in caught})
+    return {"syncs_per_step": len(caught) / steps, "where": where}
 
 
 def machine(device: torch.device) -> dict:
@@ -134,28 +181,32 @@ def machine(device: torch.device) -> dict:
 
 
 def render(results: dict) -> str:
-    m, s, e, c = results["machine"], results["setup"], results["end_to_end"], results["ceiling"]
+    m, s = results["machine"], results["setup"]
     name = m.get("gpu", m["device"])
-    return "\n".join([
+    lines = [
         f"# Paper encoders, one trial on {name}",
         "",
         f"Machine: {m['platform']}, {m['cpu_count']} CPUs, torch {m['torch']}, device {name};"
         f" load average {m['load_average']}.",
-        f"Setup: {s['video_encoder']} + {s['audio_encoder']}, {s['frames']} × {s['crop']}² clips,"
-        f" {s['clips_per_batch']} clips per batch ({s['config']}), bf16 autocast {s['bf16']},"
-        f" torch.compile {s['compile']}, {s['num_workers']} loader processes, median over {s['timed_steps']}"
-        f" steps after {s['warmup_steps']} warm-up steps.",
+        f"Setup: {s['video_encoder']} + {s['audio_encoder']}, {s['frames']} × {s['crop']}² clips"
+        f" ({s['config']}), bf16 autocast {s['bf16']}, torch.compile {s['compile']}, {s['num_workers']} loader"
+        f" processes; end to end: the steady rate over {s['timed_steps']} steps after {s['warmup_steps']}"
+        " warm-up steps; ceiling: the median step.",
         "",
-        "| loop | clips/s | peak GPU MiB |",
-        "|---|---:|---:|",
-        f"| end to end (clip cache → augment on device → train; peak includes the proxy evaluation)"
-        f" | {e['clips_per_s']} | {e['peak_gpu_mib']} |",
-        f"| compute ceiling (one batch already on the device) | {c['clips_per_s']} | {c['peak_gpu_mib']} |",
-        "",
-        f"End to end / ceiling: **{results['ratio']:.2f}** (1.0: the data path keeps the GPU busy)."
-        f" Whole-run end-to-end clips/s, warm-up included: {e['clips_per_s_whole_run']}.",
-        f"Proxy evaluation (HMDB-51 format, {s['eval_clips']} clips per video): {e['proxy_eval_s']} s.",
-    ]) + "\n"  # fmt: skip
+        "| clips per batch | end to end clips/s | ceiling clips/s | end to end / ceiling | syncs per step"
+        " | peak GPU MiB (e2e incl. proxy / ceiling) | proxy evaluation s |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for run in results["runs"]:
+        e, c = run["end_to_end"], run["ceiling"]
+        lines.append(
+            f"| {run['clips_per_batch']} | {e['clips_per_s']} | {c['clips_per_s']} | **{run['ratio']:.2f}**"
+            f" | {run['syncs']['syncs_per_step']} | {e['peak_gpu_mib']} / {c['peak_gpu_mib']} | {e['proxy_eval_s']} |"
+        )
+    lines += ["", "1.0: the data path keeps the GPU busy. Synchronisations seen in a step:"]
+    for run in results["runs"]:
+        lines += [f"- {run['clips_per_batch']} clips: " + ("; ".join(run["syncs"]["where"]) or "none")]
+    return "\n".join(lines) + "\n"
 
 
 def main() -> None:
@@ -165,12 +216,11 @@ def main() -> None:
     parser.add_argument("--crop", type=int, default=112)
     parser.add_argument("--world-size", type=int, default=128)
     parser.add_argument("--fps", type=int, default=30)
-    parser.add_argument("--videos-per-class", type=int, default=4)
-    parser.add_argument("--clip-budget", type=int, default=32)
+    parser.add_argument("--clip-budgets", type=int, nargs="+", default=[32, 128])
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--warmup-steps", type=int, default=5)
     parser.add_argument("--num-workers", type=int, default=4)
-    parser.add_argument("--eval-clips", type=int, default=2)
+    parser.add_argument("--render-processes", type=int, default=os.cpu_count())
     parser.add_argument("--compile", action="store_true")
     parser.add_argument("--cache", default=None, help="clip cache root (default: the user cache)")
     parser.add_argument("--out", type=Path, default=RESULTS)
@@ -179,27 +229,35 @@ def main() -> None:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise SystemExit("bench_trial_gpu: no CUDA device here (use --device cpu to check the script)")
 
-    config = preset("iccv-l", clip_budget=args.clip_budget)
     spec = trial_spec(args)
     spec = replace(spec, train=replace(spec.train, steps=args.warmup_steps + args.steps))
     started = time.perf_counter()
-    open_data(spec.data)  # render the world into the clip cache before timing
+    prepare_data(spec, args.render_processes)
     print(f"clip caches ready in {time.perf_counter() - started:.1f} s", flush=True)
-    end = end_to_end(config, spec, args.warmup_steps)
-    print("end to end", json.dumps(end), flush=True)
-    ceiling = compute_ceiling(config, replace(spec, train=replace(spec.train, steps=args.steps)), args.warmup_steps)
-    print("ceiling", json.dumps(ceiling), flush=True)
+    runs = []
+    for budget in args.clip_budgets:
+        config = preset("iccv-l", clip_budget=budget)
+        end = end_to_end(config, spec, args.warmup_steps)
+        print(budget, "end to end", json.dumps(end), flush=True)
+        ceiling = compute_ceiling(config, replace(spec, train=replace(spec.train, steps=args.steps)),
+                                  args.warmup_steps)  # fmt: skip
+        print(budget, "ceiling", json.dumps(ceiling), flush=True)
+        syncs = syncs_per_step(config, spec)
+        print(budget, "syncs", json.dumps(syncs), flush=True)
+        runs.append({"clips_per_batch": config.batch_size, "end_to_end": end, "ceiling": ceiling, "syncs": syncs,
+                     "ratio": end["clips_per_s"] / ceiling["clips_per_s"]})  # fmt: skip
+    info = machine(device)
     results = {
-        "machine": machine(device),
+        "device": info.get("gpu", str(device)),
+        "e2e_over_ceiling": {str(run["clips_per_batch"]): round(run["ratio"], 3) for run in runs},
+        "machine": info,
         "setup": {
             "config": "iccv-l", "video_encoder": spec.video_encoder, "audio_encoder": spec.audio_encoder,
-            "frames": args.frames, "crop": args.crop, "clips_per_batch": config.batch_size,
-            "bf16": device.type == "cuda", "compile": args.compile, "num_workers": args.num_workers,
-            "timed_steps": args.steps, "warmup_steps": args.warmup_steps, "eval_clips": args.eval_clips,
+            "frames": args.frames, "crop": args.crop, "bf16": device.type == "cuda", "compile": args.compile,
+            "num_workers": args.num_workers, "timed_steps": args.steps, "warmup_steps": args.warmup_steps,
+            "eval_clips": spec.eval.clips_per_video, "world": asdict(spec.data.world),
         },  # fmt: skip
-        "end_to_end": end,
-        "ceiling": ceiling,
-        "ratio": end["clips_per_s"] / ceiling["clips_per_s"],
+        "runs": runs,
     }
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "trial_gpu.json").write_text(json.dumps(results, indent=2) + "\n")
