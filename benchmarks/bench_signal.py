@@ -48,6 +48,8 @@ from scipy import stats
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from search.calibration import icc1, kendall_tau  # noqa: E402  (one definition of the rank statistics)
+
 RESULTS = REPO / "benchmarks" / "results"
 RUNS = RESULTS / "signal_runs.jsonl"
 # Which two choices each effect compares, and on which score (TR: on the reversal-pair classes).
@@ -158,20 +160,8 @@ def table(rows: list[dict], configs: list[str], seeds: list[int], steps: int, ke
     return np.array([[index[(c, s)] for s in seeds] for c in configs])
 
 
-def icc1(matrix: np.ndarray) -> float:
-    """One-way random-effects ICC(1): the share of one measurement's variance that is between rows."""
-    n, k = matrix.shape
-    between = k * ((matrix.mean(1) - matrix.mean()) ** 2).sum() / (n - 1)
-    within = ((matrix - matrix.mean(1, keepdims=True)) ** 2).sum() / (n * (k - 1))
-    return float((between - within) / (between + (k - 1) * within))
-
-
 def pooled_sd(matrix: np.ndarray) -> float:
     return float(np.sqrt(((matrix - matrix.mean(1, keepdims=True)) ** 2).sum() / (matrix.size - len(matrix))))
-
-
-def tau(a: np.ndarray, b: np.ndarray) -> float:
-    return float(stats.kendalltau(a, b)[0])
 
 
 def paired_effect(matrix: np.ndarray, configs: list[str], settings: dict, factor: str, a: str, b: str) -> dict:
@@ -263,7 +253,7 @@ def main() -> None:
         "steps": steps,
         "objective": spec.objective.score,
         "icc": icc1(short),
-        "tau_seeds": [tau(short[:, a], short[:, b]) for a, b in itertools.combinations(range(len(seeds)), 2)],
+        "tau_seeds": [kendall_tau(short[:, a], short[:, b]) for a, b in itertools.combinations(range(len(seeds)), 2)],
         "seed_sd": pooled_sd(short),
         "best": {"config": configs[int(short.mean(1).argmax())], "mean": float(short.mean(1).max())},
         "untrained_mean": float(np.mean(baseline)),
@@ -275,9 +265,9 @@ def main() -> None:
         long = table(rows, configs, long_seeds, long_steps, "objective")
         summary["long_steps"] = long_steps
         summary["long_seeds"] = len(long_seeds)
-        summary["tau_budgets"] = tau(short.mean(1), long.mean(1))
+        summary["tau_budgets"] = kendall_tau(short.mean(1), long.mean(1))
         if len(long_seeds) > 1:
-            summary["tau_long_seeds"] = tau(long[:, 0], long[:, 1])
+            summary["tau_long_seeds"] = kendall_tau(long[:, 0], long[:, 1])
             summary["icc_long"] = icc1(long)
     summary["effects"] = {
         factor: paired_effect(table(rows, configs, seeds, steps, key), configs, settings, factor, a, b)

@@ -1,0 +1,285 @@
+"""Proxy calibration: does a short trial rank configurations as a longer training does?
+
+A search compares configurations by their score at the study's trial budget, and a pruner compares them
+by intermediate scores on the way. Both are worth something only if they rank configurations the way a
+longer training would. Calibration measures that on the study's own space, before the search trusts it:
+a random sample of feasible configurations is trained with the study's seeds
+
+- at each candidate budget (by default a third of the study's and the study's own), the study's budget
+  with intermediate evaluations (what a pruner would see),
+- and at a reference budget (by default 4x the study's), the ranking the others should agree with.
+
+It reports, per budget, Kendall's tau between the budget's ranking (mean over seeds) and the reference's,
+with a bootstrap 95 % interval over configurations, and the ICC (the between-configuration share of one
+score's variance; needs 2 seeds); per intermediate step, tau between the intermediate scores and the same
+trials' final scores. It recommends the shortest budget whose tau reaches the threshold, and the steps at
+which a pruner may act (tau of intermediate vs final scores at least the threshold). The result is stored
+with the Optuna study (user attribute `gdt_calibration`).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import optuna
+from scipy import stats
+
+from search.space import Candidate, SearchSpace
+from search.spec import StudySpec
+
+CALIBRATION_ATTR = "gdt_calibration"
+THRESHOLD = 0.6  # tau at which a ranking counts as agreeing (the signal issue's bar)
+BOOTSTRAP = 2000
+
+
+def icc1(matrix: np.ndarray) -> float | None:
+    """One-way random-effects ICC(1) of a (configurations, seeds) matrix: the share of one measurement's
+    variance that lies between configurations. None with fewer than 2 seeds or 2 configurations."""
+    matrix = np.asarray(matrix, dtype=float)
+    n, k = matrix.shape
+    if n < 2 or k < 2:
+        return None
+    between = k * ((matrix.mean(1) - matrix.mean()) ** 2).sum() / (n - 1)
+    within = ((matrix - matrix.mean(1, keepdims=True)) ** 2).sum() / (n * (k - 1))
+    if between + (k - 1) * within == 0:
+        return None  # every score equal: nothing to apportion
+    return float((between - within) / (between + (k - 1) * within))
+
+
+def kendall_tau(a: Sequence[float], b: Sequence[float]) -> float | None:
+    """Kendall's tau-b between two score lists over the same configurations (None when either is constant)."""
+    if len(a) < 2:
+        return None
+    value = stats.kendalltau(a, b)[0]
+    return None if value is None or math.isnan(value) else float(value)
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """Kendall tau between two rankings of `n` configurations, with a bootstrap 95 % interval over them."""
+
+    tau: float | None
+    low: float | None
+    high: float | None
+    n: int
+
+    def text(self) -> str:
+        if self.tau is None:
+            return f"no ranking ({self.n} configurations, or constant scores)"
+        interval = f" [{self.low:+.2f}, {self.high:+.2f}]" if self.low is not None else " (no interval)"
+        return f"tau {self.tau:+.2f}{interval}, {self.n} configurations"
+
+
+def agreement(a: Sequence[float], b: Sequence[float], seed: int = 0, resamples: int = BOOTSTRAP) -> Agreement:
+    """tau(a, b) and its percentile bootstrap interval: configurations resampled with replacement (a resample
+    whose ranking is undefined, e.g. one configuration drawn every time, is left out)."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    point = kendall_tau(a, b)
+    if point is None or len(a) < 3:
+        return Agreement(point, None, None, len(a))
+    rng = np.random.default_rng(seed)
+    draws = []
+    for _ in range(resamples):
+        rows = rng.integers(0, len(a), len(a))
+        value = kendall_tau(a[rows], b[rows])
+        if value is not None:
+            draws.append(value)
+    if len(draws) < resamples // 2:
+        return Agreement(point, None, None, len(a))
+    low, high = np.percentile(draws, [2.5, 97.5])
+    return Agreement(point, float(low), float(high), len(a))
+
+
+@dataclass
+class Calibration:
+    """What a calibration measured and what it recommends (JSON-ready via `as_dict`)."""
+
+    configurations: list[str]
+    seeds: list[int]
+    reference_steps: int
+    study_steps: int
+    threshold: float
+    # steps -> per configuration, the score of each seed (the reference among them)
+    scores: dict[int, list[list[float]]] = field(default_factory=dict)
+    # intermediate step of the study-budget run -> per configuration, the first seed's score there
+    intermediate: dict[int, list[float]] = field(default_factory=dict)
+
+    def budgets(self) -> list[int]:
+        return sorted(s for s in self.scores if s != self.reference_steps)
+
+    def reference_means(self) -> np.ndarray:
+        return np.asarray(self.scores[self.reference_steps], dtype=float).mean(1)
+
+    def budget_agreement(self, steps: int) -> Agreement:
+        return agreement(np.asarray(self.scores[steps], dtype=float).mean(1), self.reference_means())
+
+    def step_agreement(self, step: int) -> Agreement:
+        """Intermediate scores at `step` against the same (first-seed) runs' final scores at the study's budget."""
+        final = [seeds[0] for seeds in self.scores[self.study_steps]]
+        return agreement(self.intermediate[step], final)
+
+    def recommended_steps(self) -> int | None:
+        """The shortest budget whose ranking agrees with the reference's (tau >= threshold); None if none does."""
+        agreeing = [s for s in self.budgets() if self._agrees(self.budget_agreement(s))]
+        return min(agreeing) if agreeing else None
+
+    def pruning_steps(self) -> list[int]:
+        """Intermediate steps whose scores rank like the final ones (tau >= threshold): where a pruner may act."""
+        return sorted(s for s in self.intermediate if self._agrees(self.step_agreement(s)))
+
+    def _agrees(self, agreement: Agreement) -> bool:
+        return agreement.tau is not None and agreement.tau >= self.threshold
+
+    def as_dict(self) -> dict[str, Any]:
+        budgets = {str(s): asdict(self.budget_agreement(s)) | {"icc": icc1(np.asarray(self.scores[s]))}
+                   for s in self.budgets()}  # fmt: skip
+        steps = {str(s): asdict(self.step_agreement(s)) for s in sorted(self.intermediate)}
+        return {
+            "configurations": self.configurations,
+            "seeds": self.seeds,
+            "reference_steps": self.reference_steps,
+            "study_steps": self.study_steps,
+            "threshold": self.threshold,
+            "scores": {str(s): v for s, v in self.scores.items()},
+            "intermediate": {str(s): v for s, v in self.intermediate.items()},
+            "budgets": budgets,
+            "reference_icc": icc1(np.asarray(self.scores[self.reference_steps])),
+            "steps": steps,
+            "recommended_steps": self.recommended_steps(),
+            "pruning_steps": self.pruning_steps(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Calibration:
+        return cls(
+            configurations=list(data["configurations"]),
+            seeds=list(data["seeds"]),
+            reference_steps=int(data["reference_steps"]),
+            study_steps=int(data["study_steps"]),
+            threshold=float(data["threshold"]),
+            scores={int(s): v for s, v in data["scores"].items()},
+            intermediate={int(s): v for s, v in data["intermediate"].items()},
+        )
+
+
+def report(calibration: Calibration) -> str:
+    """The calibration as a researcher reads it: one line per budget and per intermediate step, then the advice."""
+    c = calibration
+    seeds = f"{len(c.seeds)} seed{'s' if len(c.seeds) > 1 else ''}"
+    reference_icc = icc1(np.asarray(c.scores[c.reference_steps]))
+    lines = [
+        f"Calibration: {len(c.configurations)} configurations x {seeds}; reference: {c.reference_steps} steps"
+        + (f" (ICC {reference_icc:.2f})" if reference_icc is not None else ""),
+    ]
+    for steps in c.budgets():
+        icc = icc1(np.asarray(c.scores[steps]))
+        mark = " (the study's)" if steps == c.study_steps else ""
+        lines.append(f"  {steps:>6} steps{mark}: {c.budget_agreement(steps).text()} vs the reference"
+                     + (f"; ICC {icc:.2f}" if icc is not None else "; ICC needs 2 seeds"))  # fmt: skip
+    for step in sorted(c.intermediate):
+        lines.append(f"  intermediate at step {step}: {c.step_agreement(step).text()} vs the final scores")
+    recommended = c.recommended_steps()
+    if recommended is None:
+        lines.append(f"No budget tried ranks like the reference (tau >= {c.threshold}): train longer, or compare"
+                     " with care.")  # fmt: skip
+    else:
+        lines.append(f"Shortest budget that ranks like the reference (tau >= {c.threshold}): {recommended} steps.")
+    pruning = c.pruning_steps()
+    lines.append(
+        f"A pruner may act at steps {', '.join(map(str, pruning))}." if pruning else
+        "No intermediate step ranks like the final scores: a pruner would stop trials on noise; it is not used."
+    )  # fmt: skip
+    return "\n".join(lines)
+
+
+def sample_configurations(space: SearchSpace, n: int, seed: int = 0) -> list[Candidate]:
+    """`n` distinct feasible configurations drawn at random from the space (all of them when it has fewer)."""
+    if space.is_finite:
+        feasible = space.unique_feasible()
+        return random.Random(seed).sample(feasible, min(n, len(feasible)))
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
+    chosen: dict[str, Candidate] = {}
+    for _ in range(1000 * n):  # rejection: an infinite space still has infeasible corners
+        candidate = space.suggest(study.ask())
+        if candidate.feasible:
+            chosen.setdefault(candidate.key, candidate)
+        if len(chosen) == n:
+            break
+    return list(chosen.values())
+
+
+def calibrate(
+    spec: StudySpec,
+    configurations: int = 6,
+    budgets: Sequence[int] | None = None,
+    reference_steps: int | None = None,
+    eval_every: int | None = None,
+    threshold: float = THRESHOLD,
+    seed: int = 0,
+    on_trained: Callable[[str, int, float], None] | None = None,
+) -> Calibration:
+    """Train a sample of the spec's configurations at each budget and at the reference budget (see the module).
+
+    Defaults: budgets a third of the study's and the study's own, the reference 4x the study's, intermediate
+    evaluations of the study-budget run every `trial.eval_every` steps (else a third of the budget).
+    `on_trained(configuration, steps, score)` hears each finished training (for progress lines).
+    """
+    from search.objective import train_candidate
+
+    study_steps = spec.trial.steps
+    budgets = sorted(set(budgets or [max(1, study_steps // 3), study_steps]) | {study_steps})
+    reference_steps = reference_steps or 4 * study_steps
+    if reference_steps <= max(budgets):
+        raise ValueError(f"reference_steps ({reference_steps}) must be longer than every budget ({max(budgets)})")
+    eval_every = eval_every or spec.trial.eval_every or max(1, study_steps // 3)
+    space = SearchSpace(spec)
+    candidates = sample_configurations(space, configurations, seed)
+    if len(candidates) < 3:
+        raise ValueError(f"the space has {len(candidates)} feasible configurations: a ranking needs at least 3")
+    result = Calibration(
+        configurations=[c.describe() for c in candidates],
+        seeds=spec.training_seeds(),
+        reference_steps=reference_steps,
+        study_steps=study_steps,
+        threshold=threshold,
+    )
+    for steps in [*budgets, reference_steps]:
+        is_study = steps == study_steps
+        # No pruner here: calibration trains every configuration to its end.
+        run_spec = spec.model_copy(update={
+            "trial": spec.trial.model_copy(update={"steps": steps, "eval_every": eval_every if is_study else None}),
+            "search": spec.search.model_copy(update={"pruner": spec.search.pruner.model_copy(update={"kind": "none"})}),
+        })  # fmt: skip
+        per_config = []
+        for candidate in candidates:
+            seen: dict[int, float] = {}
+
+            def keep(step: int, value: float, seen=seen) -> bool:
+                seen[step] = value
+                return False
+
+            trained = train_candidate(run_spec, candidate, keep if is_study else None)
+            per_seed = [run["values"][0] for run in trained.replay["seeds"]]
+            per_config.append(per_seed)
+            if is_study:
+                for step, value in seen.items():
+                    result.intermediate.setdefault(step, []).append(value)
+            if on_trained is not None:
+                on_trained(candidate.describe(), steps, sum(per_seed) / len(per_seed))
+        result.scores[steps] = per_config
+    return result
+
+
+def study_calibration(study: optuna.Study) -> Calibration | None:
+    """The calibration stored with an Optuna study (None when it has none)."""
+    stored = study.user_attrs.get(CALIBRATION_ATTR)
+    return Calibration.from_dict(stored) if stored else None
+
+
+def store_calibration(study: optuna.Study, calibration: Calibration) -> None:
+    study.set_user_attr(CALIBRATION_ATTR, calibration.as_dict())

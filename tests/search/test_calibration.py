@@ -1,0 +1,110 @@
+"""Proxy calibration: rank agreement statistics against hand computations and a synthetic objective of known
+tau, the recommendation and pruning gate, and a real calibration of a tiny study."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from search.calibration import Calibration, agreement, calibrate, icc1, kendall_tau, report
+
+from .conftest import tiny_spec
+
+
+def test_kendall_tau_of_hand_made_rankings():
+    assert kendall_tau([1, 2, 3, 4, 5], [10, 20, 30, 40, 50]) == pytest.approx(1.0)
+    assert kendall_tau([1, 2, 3, 4, 5], [5, 4, 3, 2, 1]) == pytest.approx(-1.0)
+    # one adjacent swap among 5: 9 concordant and 1 discordant of 10 pairs -> (9 - 1) / 10
+    assert kendall_tau([1, 2, 3, 4, 5], [1, 3, 2, 4, 5]) == pytest.approx(0.8)
+    assert kendall_tau([1, 2, 3], [7, 7, 7]) is None  # a constant ranking ranks nothing
+
+
+def test_icc_of_hand_made_matrices():
+    # rows differ, seeds agree exactly: all variance is between configurations
+    assert icc1(np.array([[1.0, 1.0], [2.0, 2.0], [3.0, 3.0]])) == pytest.approx(1.0)
+    # two configurations, two seeds: means 1 and 3, within-row deviations +-1
+    # MSB = 2 * ((1 - 2)^2 + (3 - 2)^2) / 1 = 4, MSW = 4 / 2 = 2, ICC = (4 - 2) / (4 + 2)
+    assert icc1(np.array([[0.0, 2.0], [2.0, 4.0]])) == pytest.approx(1 / 3)
+    assert icc1(np.array([[1.0], [2.0]])) is None  # one seed: no within-configuration variance to compare
+
+
+def test_the_interval_covers_the_known_tau_of_a_synthetic_objective():
+    """Short-budget score = true quality + noise of known size: for a bivariate normal, Kendall's tau is
+    (2 / pi) arcsin(rho), with rho = sd_quality / sqrt(sd_quality^2 + sd_noise^2)."""
+    rng = np.random.default_rng(7)
+    quality = rng.normal(0.0, 1.0, 60)
+    short = quality + rng.normal(0.0, 0.75, 60)
+    known = 2 / math.pi * math.asin(1 / math.sqrt(1 + 0.75**2))  # 0.59
+    found = agreement(short, quality)
+    assert found.low < known < found.high
+    assert found.high - found.low < 0.35  # 60 configurations pin tau down to about +-0.15
+    # with no noise the ranking is the reference's
+    assert agreement(quality, quality).tau == pytest.approx(1.0)
+
+
+def _synthetic() -> Calibration:
+    """Five configurations whose reference ranking is 0 < 1 < 2 < 3 < 4. The 100-step budget ranks them
+    (tau 0.4, below the bar), the 300-step budget with one adjacent swap (tau 0.8); the 300-step runs'
+    intermediate scores at step 100 rank like their final scores, those at step 200 do not."""
+    reference = [[0.1, 0.12], [0.2, 0.22], [0.3, 0.31], [0.4, 0.42], [0.5, 0.5]]
+    budget_100 = [[0.3, 0.3], [0.1, 0.1], [0.2, 0.2], [0.5, 0.5], [0.4, 0.4]]  # tau 0.4
+    budget_300 = [[0.1, 0.1], [0.3, 0.3], [0.2, 0.2], [0.4, 0.4], [0.5, 0.5]]  # tau 0.8
+    return Calibration(
+        configurations=[f"c{i}" for i in range(5)],
+        seeds=[0, 1],
+        reference_steps=1200,
+        study_steps=300,
+        threshold=0.6,
+        scores={100: budget_100, 300: budget_300, 1200: reference},
+        intermediate={100: [0.05, 0.15, 0.1, 0.2, 0.25], 200: [0.5, 0.4, 0.3, 0.2, 0.1]},
+    )
+
+
+def test_the_shortest_agreeing_budget_is_recommended_and_a_pruner_only_acts_where_steps_agree():
+    calibration = _synthetic()
+    assert calibration.budget_agreement(100).tau == pytest.approx(0.4)
+    assert calibration.budget_agreement(300).tau == pytest.approx(0.8)
+    assert calibration.recommended_steps() == 300
+    # the final (first-seed) 300-step scores are 0.1 0.3 0.2 0.4 0.5: step 100's ranking is theirs
+    assert calibration.step_agreement(100).tau == pytest.approx(1.0)
+    assert calibration.step_agreement(200).tau == pytest.approx(-0.8)  # the reverse of a ranking with one swap
+    assert calibration.pruning_steps() == [100]
+    text = report(calibration)
+    assert "Shortest budget that ranks like the reference (tau >= 0.6): 300 steps." in text
+    assert "A pruner may act at steps 100." in text
+
+
+def test_no_agreeing_budget_says_so_and_disables_pruning():
+    calibration = _synthetic()
+    calibration.threshold = 0.9
+    assert calibration.recommended_steps() is None and calibration.pruning_steps() == [100]
+    calibration.intermediate = {200: calibration.intermediate[200]}
+    text = report(calibration)
+    assert "No budget tried ranks like the reference" in text and "it is not used" in text
+
+
+def test_a_calibration_survives_storage_as_json():
+    import json
+
+    calibration = _synthetic()
+    stored = json.loads(json.dumps(calibration.as_dict()))
+    again = Calibration.from_dict(stored)
+    assert again.as_dict() == calibration.as_dict()
+    assert stored["recommended_steps"] == 300 and stored["pruning_steps"] == [100]
+    assert stored["budgets"]["300"]["tau"] == pytest.approx(0.8)
+
+
+@pytest.mark.slow
+def test_calibrating_a_tiny_study_trains_every_configuration_at_every_budget(tmp_path):
+    spec = tiny_spec(tmp_path, "calibrated")
+    heard = []
+    calibration = calibrate(spec, configurations=3, budgets=[1], reference_steps=4, eval_every=1,
+                            on_trained=lambda config, steps, value: heard.append((config, steps)))  # fmt: skip
+    assert sorted(calibration.scores) == [1, 2, 4]  # the budget asked for, the study's (2), the reference
+    assert all(len(per_config) == 3 and all(len(seeds) == 1 for seeds in per_config)
+               for per_config in calibration.scores.values())  # fmt: skip
+    assert list(calibration.intermediate) == [1] and len(calibration.intermediate[1]) == 3
+    assert len(heard) == 9 and {steps for _, steps in heard} == {1, 2, 4}
+    assert "reference: 4 steps" in report(calibration)
