@@ -33,7 +33,7 @@ from core.config import InvalidConfiguration
 from core.pretrain import TrainingFailed
 from core.proxy_metrics import ProxyScores
 from core.video_folder import BadVideoError
-from search.recorder import NullRecorder, Recorder, TrialRecord, TrialStart, json_safe
+from search.recorder import NullRecorder, Recorder, StudyProgress, TrialProgress, TrialRecord, TrialStart, json_safe
 from search.space import Candidate, SearchSpace
 from search.spec import ObjectiveSection, StudySpec, trial_spec_summary
 
@@ -116,6 +116,7 @@ def train_candidate(
     on_intermediate: Callable[[int, float], bool] | None = None,
     *,
     device: str | None = None,
+    on_progress: Callable[[dict[str, Any]], None] | None = None,
 ) -> Trained:
     """Pretrain and evaluate one feasible candidate with each of the spec's training seeds, one after another.
 
@@ -125,15 +126,19 @@ def train_candidate(
     trials' curves at the same step, and with common random numbers the first seed's curves are the
     comparable ones (same initial weights, same video stream); later seeds run only for a trial it kept.
     Returning True stops the trial (the caller treats it as pruned), and an exception it raises (e.g.
-    optuna.TrialPruned) propagates. Raises TrialFailed for every way the trial itself can fail.
+    optuna.TrialPruned) propagates. `on_progress(progress)` hears, throttled (see `ProgressThrottle`), how far
+    training is: step / total, seed i of n, the latest loss and intermediate score. Raises TrialFailed for
+    every way the trial itself can fail.
     """
     from core.trial import open_data
 
     assert candidate.config is not None, "train_candidate needs a feasible candidate"
     started = time.perf_counter()
     runs = []
-    for index, seed in enumerate(spec.training_seeds()):
-        runs.append(_train_seed(spec, candidate, seed, on_intermediate if index == 0 else None, device))
+    seeds = spec.training_seeds()
+    for index, seed in enumerate(seeds):
+        progress = ProgressThrottle(on_progress, index + 1, len(seeds)) if on_progress else None
+        runs.append(_train_seed(spec, candidate, seed, on_intermediate if index == 0 else None, device, progress))
     first_spec, first = runs[0]
     per_seed = [
         {
@@ -206,19 +211,68 @@ def _mean_scores(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def _train_seed(spec: StudySpec, candidate: Candidate, seed: int, on_intermediate, device: str | None):
+class ProgressThrottle:
+    """Turns a seed's per-step reports into a few progress reports: one after every `fraction` of its steps, at
+    most one per `min_interval_s` seconds, and one at its last step (training done, the evaluation follows).
+    A 300-step CPU trial of ~100 s reports about every 10 s; a 3-second GPU trial once. Each report may cost
+    a database write (the service's recorder), which is why there are so few."""
+
+    def __init__(
+        self, emit: Callable[[dict[str, Any]], None], seed: int = 1, seeds: int = 1, *, fraction: float = 0.1,
+        min_interval_s: float = 5.0, clock: Callable[[], float] = time.monotonic,
+    ):  # fmt: skip
+        self.emit, self.seed, self.seeds = emit, seed, seeds
+        self.fraction, self.min_interval_s, self.clock = fraction, min_interval_s, clock
+        self.total: int | None = None
+        self.score: float | None = None  # the latest intermediate score, and its step
+        self.score_step: int | None = None
+        self._last_step, self._last_time = 0, clock()
+
+    def intermediate(self, step: int, value: float) -> None:
+        self.score, self.score_step = value, step
+
+    def step(self, step: int, loss: float) -> None:
+        assert self.total is not None, "the throttle needs the seed's total steps"
+        now = self.clock()
+        due = step - self._last_step >= max(1, math.ceil(self.fraction * self.total))
+        if step < self.total and not (due and now - self._last_time >= self.min_interval_s):
+            return
+        self._last_step, self._last_time = step, now
+        self.emit(
+            {
+                "step": step, "total": self.total, "seed": self.seed, "seeds": self.seeds,
+                "loss": loss if math.isfinite(loss) else None, "score": self.score, "score_step": self.score_step,
+            }
+        )  # fmt: skip
+
+
+def _train_seed(
+    spec: StudySpec, candidate: Candidate, seed: int, on_intermediate, device: str | None,
+    progress: ProgressThrottle | None = None,
+):  # fmt: skip
     """One training seed: (its trial spec, (run_trial's result, proxy scores, objective values, device seconds))."""
-    from core.trial import run_trial
+    from core.trial import open_data, run_trial
 
     trial_spec = spec.trial_spec(candidate.train_hyper(), seed=seed)
     if device is not None:
         trial_spec = replace(trial_spec, device=device)
 
     def intermediate(step: int, evaluation) -> bool:
-        return bool(on_intermediate(step, score(evaluation.scores, spec.objective))) if on_intermediate else False
+        value = score(evaluation.scores, spec.objective)
+        if progress is not None:
+            progress.intermediate(step, value)
+        return bool(on_intermediate(step, value)) if on_intermediate else False
+
+    def on_step(report) -> None:
+        if progress.total is None:  # run_trial has opened the data by the first step (open_data is cached)
+            clips, _ = open_data(trial_spec.data)
+            progress.total = trial_spec.train.total_steps(clips.num_videos, candidate.config.k_videos)
+        progress.step(report.step, report.loss)
 
     try:
-        result = run_trial(candidate.config, trial_spec, on_intermediate=intermediate)
+        result = run_trial(
+            candidate.config, trial_spec, on_intermediate=intermediate, on_step=on_step if progress else None
+        )
     except optuna.TrialPruned:
         raise
     except TrainingFailed as error:
@@ -272,6 +326,34 @@ def reusable(trial: optuna.trial.FrozenTrial) -> bool:
     return state == optuna.trial.TrialState.FAIL and trial.user_attrs.get("failure_kind") in DETERMINISTIC_FAILURES
 
 
+def counts_as_trained(trial: optuna.trial.FrozenTrial) -> bool:
+    """Finished after training: completed, pruned, or failed for its own reason (not a dead worker)."""
+    if trial.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED):
+        return True
+    return trial.state == optuna.trial.TrialState.FAIL and bool(trial.user_attrs.get("failure_kind"))
+
+
+def study_progress(study: optuna.Study, n_trials: int | None, current: tuple[int, str] | None = None) -> StudyProgress:
+    """Trained configurations against the budget, duplicates and infeasible proposals beside it. `current`:
+    (number, state) of a trial that is ending but not yet told (its recorder event comes first)."""
+    trained = duplicates = infeasible = 0
+    for t in study.get_trials(deepcopy=False):
+        if current is not None and t.number == current[0]:
+            continue
+        if "infeasible" in t.user_attrs:
+            infeasible += 1
+        elif "duplicate_of" in t.user_attrs and t.state in FINISHED:
+            duplicates += 1
+        elif t.user_attrs.get("trained") and counts_as_trained(t):
+            trained += 1
+    if current is not None:
+        state = current[1]
+        infeasible += state == "infeasible"
+        duplicates += state == "duplicate"
+        trained += state in ("complete", "pruned", "failed")
+    return StudyProgress(trained, n_trials, duplicates, infeasible)
+
+
 def original_number(trial: optuna.trial.FrozenTrial) -> int:
     return int(trial.user_attrs.get("duplicate_of", trial.number))
 
@@ -300,7 +382,7 @@ class OptunaObjective:
         if not candidate.feasible:
             trial.set_user_attr("infeasible", candidate.infeasible)
             trial.set_user_attr("failure_kind", "infeasible")
-            self.recorder.trial_finished(TrialRecord(**base, state="infeasible", reason=candidate.infeasible))
+            self._finished(trial, TrialRecord(**base, state="infeasible", reason=candidate.infeasible))
             raise TrialInfeasible(candidate.infeasible)
         trial.set_user_attr("equivalence_key", candidate.key)
         earlier = self._equivalent(trial, candidate.key)
@@ -320,24 +402,28 @@ class OptunaObjective:
                 )
             return False
 
+        def progress(step: dict[str, Any]) -> None:
+            self.recorder.trial_progress(TrialProgress(name, str(number), number, candidate.describe(), **step))
+
         try:
             try:
-                trained = train_candidate(self.spec, candidate, report)
+                trained = train_candidate(self.spec, candidate, report, on_progress=progress)
             except TrialStopped as stopped:
                 raise optuna.TrialPruned(str(stopped)) from stopped
         except optuna.TrialPruned as pruned:
             trial.set_user_attr("pruned", str(pruned))
-            self.recorder.trial_finished(TrialRecord(**base, state="pruned", reason=str(pruned)))
+            self._finished(trial, TrialRecord(**base, state="pruned", reason=str(pruned)))
             raise
         except TrialFailed as failed:
             trial.set_user_attr("failure", failed.reason)
             trial.set_user_attr("failure_kind", failed.kind)
-            self.recorder.trial_finished(TrialRecord(**base, state="failed", reason=failed.reason))
+            self._finished(trial, TrialRecord(**base, state="failed", reason=failed.reason))
             raise
         trial.set_user_attr("scores", json_safe(trained.scores))
         trial.set_user_attr("replay", json_safe(trained.replay))
         trial.set_user_attr("seed_values", trained.seed_values)  # the mean's samples: search.measurements
-        self.recorder.trial_finished(
+        self._finished(
+            trial,
             TrialRecord(
                 **base,
                 state="complete",
@@ -345,9 +431,14 @@ class OptunaObjective:
                 scores=trained.scores,
                 replay=trained.replay,
                 seed_values=trained.seed_values,
-            )
+            ),
         )
         return trained.values if self.spec.objective.multi else trained.values[0]
+
+    def _finished(self, trial: optuna.Trial, record: TrialRecord) -> None:
+        """Record how the trial ended, with the study's progress counting it (trained against the budget)."""
+        record.progress = study_progress(trial.study, self.spec.search.n_trials, (trial.number, record.state))
+        self.recorder.trial_finished(record)
 
     def _equivalent(self, trial: optuna.Trial, key: str) -> optuna.trial.FrozenTrial | None:
         """A finished equivalent trial to reuse, waiting while another worker is still training one."""
@@ -384,7 +475,8 @@ class OptunaObjective:
             reused = " / ".join(f"{v:.4f}" for v in values)
             reason = f"equivalent to trial #{original}: its result ({reused}) is reused, not retrained"
             trial.set_user_attr("pruned", reason)
-            self.recorder.trial_finished(
+            self._finished(
+                trial,
                 TrialRecord(
                     **base,
                     state="duplicate",
@@ -392,14 +484,15 @@ class OptunaObjective:
                     duplicate_of=original,
                     scores=earlier.user_attrs.get("scores", {}),
                     reason=reason,
-                )
+                ),
             )
             raise optuna.TrialPruned(reason)
         reason = earlier.user_attrs.get("failure") or earlier.user_attrs.get("pruned") or earlier.state.name.lower()
-        self.recorder.trial_finished(
+        self._finished(
+            trial,
             TrialRecord(
                 **base, state="duplicate", duplicate_of=original, reason=f"equivalent trial #{original}: {reason}"
-            )
+            ),
         )
         if earlier.state == optuna.trial.TrialState.PRUNED:
             raise optuna.TrialPruned(f"equivalent trial #{original} was pruned")

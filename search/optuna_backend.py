@@ -26,7 +26,8 @@ from optuna.trial import TrialState
 
 from core.threads import apply_threads
 from search.baseline import study_baseline
-from search.objective import OptunaObjective, TrialFailed, TrialInfeasible
+from search.objective import OptunaObjective, TrialFailed, TrialInfeasible, counts_as_trained
+from search.proposals import FeasibleSampler
 from search.recorder import NullRecorder, Recorder, StudyInfo
 from search.space import SearchSpace, data_limits
 from search.spec import StudySpec
@@ -60,6 +61,14 @@ def make_sampler(spec: StudySpec, worker: int = 0) -> optuna.samplers.BaseSample
         return optuna.samplers.BruteForceSampler(seed=seed, avoid_premature_stop=True)
     # "random", and "grid": the grid's points are enqueued (see enqueue_grid); nothing is left to sample.
     return optuna.samplers.RandomSampler(seed=seed)
+
+
+def steer(spec: StudySpec, sampler: optuna.samplers.BaseSampler, space: SearchSpace, worker: int = 0):
+    """In a finite space, TPE, GP and random search propose only feasible configurations no trial has taken
+    (search.proposals says how TPE's guidance is kept); grid and brute force enumerate the space themselves."""
+    if spec.search.sampler not in ("tpe", "gp", "random") or not space.is_finite:
+        return sampler
+    return FeasibleSampler(sampler, space, seed=None if spec.search.seed is None else spec.search.seed + worker)
 
 
 def make_pruner(spec: StudySpec) -> optuna.pruners.BasePruner:
@@ -301,13 +310,6 @@ class StudyBudget:
         return None
 
 
-def counts_as_trained(trial: optuna.trial.FrozenTrial) -> bool:
-    """Finished after training: completed, pruned, or failed for its own reason (not a dead worker)."""
-    if trial.state in (TrialState.COMPLETE, TrialState.PRUNED):
-        return True
-    return trial.state == TrialState.FAIL and bool(trial.user_attrs.get("failure_kind"))
-
-
 def study_info(spec: StudySpec, backend: str | None = None) -> StudyInfo:
     return StudyInfo(
         spec.name, backend or spec.backend, spec.database_url, spec.objective.directions, spec.model_dump(mode="json")
@@ -332,6 +334,7 @@ def optimize(
     apply_threads(spec.threads_per_trial)  # several workers on few cores: no oversubscription
     space = space or SearchSpace(spec, data_limits(spec))
     study = open_study(spec, worker=worker)
+    study.sampler = steer(spec, study.sampler, space, worker)
     # Brute force explores the raw space (duplicates and infeasible points included) and stops itself.
     unique = len(space.unique_feasible()) if space.is_finite and spec.search.sampler != "bruteforce" else None
     budget = StudyBudget(spec, unique)

@@ -2,7 +2,9 @@
 
 A backend calls `study_started` once per run, `baseline_measured` with the untrained encoder's score
 (search.baseline), `trial_started` when a proposal is taken, `trial_intermediate`
-for every intermediate score (what pruners see), and `trial_finished` with a `TrialRecord` -- completed,
+for every intermediate score (what pruners see), `trial_progress` a few times while a trial trains (step /
+total, the latest loss and intermediate score; throttled by search.objective.ProgressThrottle), and
+`trial_finished` with a `TrialRecord` -- completed,
 pruned, failed (with its reason), infeasible (never trained, with the reason) or a duplicate of an
 equivalent trial. A completed record carries the replay record: config, seed, dataset identity, code
 and library versions, device, wall and device time, measured invariances. The service implements this
@@ -46,6 +48,61 @@ class TrialStart:
 
 
 @dataclass
+class StudyProgress:
+    """Where a study stands: trained configurations against the trial budget; duplicates (reused an equivalent
+    trial's result) and infeasible proposals (never trained) beside it -- they cost nothing and never count."""
+
+    trained: int
+    n_trials: int | None
+    duplicates: int = 0
+    infeasible: int = 0
+
+    def text(self) -> str:
+        return progress_text(self.trained, self.n_trials, self.duplicates, self.infeasible)
+
+
+def progress_text(trained: int, n_trials: int | None, duplicates: int, infeasible: int) -> str:
+    """e.g. 'trained 12 of 20 (5 duplicates, 3 infeasible skipped)'."""
+    budget = f" of {n_trials}" if n_trials is not None else ""
+    plural = "" if duplicates == 1 else "s"
+    return f"trained {trained}{budget} ({duplicates} duplicate{plural}, {infeasible} infeasible skipped)"
+
+
+@dataclass
+class TrialProgress:
+    """How far a running trial's training is: `step` of `total` steps of training seed `seed` of `seeds`."""
+
+    study: str
+    trial: str
+    number: int | None
+    config: str
+    step: int
+    total: int
+    seed: int = 1
+    seeds: int = 1
+    loss: float | None = None  # the latest step's loss
+    score: float | None = None  # the latest intermediate score (trial.eval_every), and its step
+    score_step: int | None = None
+
+    @property
+    def fraction(self) -> float:
+        return ((self.seed - 1) * self.total + self.step) / max(1, self.seeds * self.total)
+
+    def fields(self) -> dict:
+        """What the service stores on the running trial (its identity is the row)."""
+        return json_safe({k: v for k, v in asdict(self).items() if k not in ("study", "trial", "number", "config")})
+
+    def text(self) -> str:
+        seed = f"seed {self.seed}/{self.seeds} " if self.seeds > 1 else ""
+        out = f"{seed}step {self.step}/{self.total} ({100 * self.fraction:.0f} %)"
+        if self.loss is not None:
+            out += f"  loss {self.loss:.4f}"
+        if self.score is not None:
+            out += f"  score {self.score:.4f} at step {self.score_step}"
+        return out
+
+
+@dataclass
 class TrialRecord:
     study: str
     trial: str
@@ -60,6 +117,7 @@ class TrialRecord:
     duplicate_of: int | None = None
     replay: dict[str, Any] = field(default_factory=dict)
     seed_values: list[float] | None = None  # complete: each training seed's score (values[0] is their mean)
+    progress: StudyProgress | None = None  # the study's, counting this trial (None: the backend does not say)
 
     def to_json(self) -> dict:
         return json_safe(asdict(self))
@@ -80,6 +138,7 @@ class Recorder(Protocol):
     def study_started(self, study: StudyInfo) -> None: ...
     def trial_started(self, start: TrialStart) -> None: ...
     def trial_intermediate(self, study: str, trial: str, number: int | None, step: int, value: float) -> None: ...
+    def trial_progress(self, progress: TrialProgress) -> None: ...
     def trial_finished(self, record: TrialRecord) -> None: ...
     def baseline_measured(self, study: str, baseline: dict) -> None: ...
 
@@ -92,6 +151,9 @@ class NullRecorder:
         pass
 
     def trial_intermediate(self, study: str, trial: str, number: int | None, step: int, value: float) -> None:
+        pass
+
+    def trial_progress(self, progress: TrialProgress) -> None:
         pass
 
     def trial_finished(self, record: TrialRecord) -> None:
@@ -123,6 +185,9 @@ class JsonlRecorder:
         self._write(
             "trial_intermediate", {"study": study, "trial": trial, "number": number, "step": step, "value": value}
         )
+
+    def trial_progress(self, progress: TrialProgress) -> None:
+        self._write("trial_progress", asdict(progress))
 
     def trial_finished(self, record: TrialRecord) -> None:
         self._write("trial_finished", record.to_json())
@@ -164,6 +229,9 @@ class ConsoleRecorder:
         if self.verbose:
             self._print(f"  #{number if number is not None else trial} step {step:5d}  score {value:.4f}")
 
+    def trial_progress(self, progress: TrialProgress) -> None:
+        self._print(f"  #{_num(progress):<4} {progress.config:<58} {progress.text()}")
+
     def trial_finished(self, record: TrialRecord) -> None:
         what = {
             "complete": lambda: (
@@ -181,7 +249,8 @@ class ConsoleRecorder:
         }[record.state]()
         seconds = record.replay.get("wall_seconds")
         timing = f"  [{seconds:.1f} s]" if seconds else ""
-        self._print(f"  #{_num(record):<4} {record.config:<58} {what}{timing}")
+        tally = f"  -- {record.progress.text()}" if record.progress else ""
+        self._print(f"  #{_num(record):<4} {record.config:<58} {what}{timing}{tally}")
 
     def baseline_measured(self, study: str, baseline: dict) -> None:
         from search.baseline import baseline_text
@@ -189,7 +258,7 @@ class ConsoleRecorder:
         self._print(f"  {baseline_text(baseline)}")
 
 
-def _num(item: TrialStart | TrialRecord) -> str:
+def _num(item: TrialStart | TrialRecord | TrialProgress) -> str:
     return str(item.number) if item.number is not None else item.trial
 
 
@@ -210,6 +279,10 @@ class MultiRecorder:
     def trial_intermediate(self, study: str, trial: str, number: int | None, step: int, value: float) -> None:
         for r in self.recorders:
             r.trial_intermediate(study, trial, number, step, value)
+
+    def trial_progress(self, progress: TrialProgress) -> None:
+        for r in self.recorders:
+            r.trial_progress(progress)
 
     def trial_finished(self, record: TrialRecord) -> None:
         for r in self.recorders:
