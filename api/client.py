@@ -173,18 +173,31 @@ class Client:
 
     def stream(self, study_id: int, poll_s: float = 2.0, timeout_s: float | None = None) -> Iterator[dict]:
         """Yield each trial once it has finished (any final state), until the study ends."""
+        for kind, item in self._follow(study_id, poll_s, timeout_s):
+            if kind == "finished":
+                yield item
+
+    def _follow(self, study_id: int, poll_s: float, timeout_s: float | None) -> Iterator[tuple[str, dict]]:
+        """Per poll: ("running", trial) for each running trial, ("finished", trial) once per finished one, then
+        ("study", study) when a trial finished or the study ended; until the study ends."""
         seen: set[int] = set()
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         while True:
-            status = self.study(study_id)["status"]  # read before the trials: nothing is missed at the end
+            study = self.study(study_id)  # read before the trials: nothing is missed at the end
+            new = False
             for trial in self._pages(f"/studies/{study_id}/trials", {"sort": "number"}):
-                if trial["state"] != "running" and trial["number"] not in seen:
+                if trial["state"] == "running":
+                    yield "running", trial
+                elif trial["number"] not in seen:
                     seen.add(trial["number"])
-                    yield trial
-            if status in TERMINAL:
+                    new = True
+                    yield "finished", trial
+            if new or study["status"] in TERMINAL:
+                yield "study", study
+            if study["status"] in TERMINAL:
                 return
             if deadline is not None and time.monotonic() > deadline:
-                raise TimeoutError(f"study {study_id} still {status} after {timeout_s} s")
+                raise TimeoutError(f"study {study_id} still {study['status']} after {timeout_s} s")
             time.sleep(poll_s)
 
     def wait(
@@ -194,11 +207,24 @@ class Client:
         timeout_s: float | None = None,
         progress: bool | Callable[[dict], None] = False,
     ) -> dict:
-        """Block until the study ends; `progress=True` prints each finished trial. Returns the study."""
+        """Block until the study ends; `progress=True` prints each finished trial, the running trials' training
+        progress when it moves (step / total, loss, latest intermediate score), and how many configurations are
+        trained against the budget ("trained 12 of 20 (5 duplicates, 3 infeasible skipped)"); a callable gets
+        each finished trial. Returns the study."""
         report = progress if callable(progress) else (_print_trial if progress else None)
-        for trial in self.stream(study_id, poll_s, timeout_s):
-            if report:
-                report(trial)
+        shown: dict[int, tuple] = {}  # trial number -> the progress last printed
+        tally = None
+        for kind, item in self._follow(study_id, poll_s, timeout_s):
+            if kind == "finished" and report:
+                report(item)
+            elif kind == "running" and progress is True and item.get("progress"):
+                moved = (item["progress"]["seed"], item["progress"]["step"])
+                if shown.get(item["number"]) != moved:
+                    shown[item["number"]] = moved
+                    print(f"trial {item['number']:3d} running    {item['progress']['text']}  {item['config']}")
+            elif kind == "study" and progress is True and item["progress"]["text"] != tally:
+                tally = item["progress"]["text"]
+                print(f"  {tally}")
         return self.study(study_id)
 
     # -- results -------------------------------------------------------------------------------------

@@ -129,6 +129,9 @@ class Trial(Base):
     started_at: Mapped[datetime]
     finished_at: Mapped[datetime | None]
     duration_s: Mapped[float | None] = mapped_column(Float)
+    # a running trial's training progress (search.recorder.TrialProgress.fields: step, total, seed, seeds, loss,
+    # score, score_step) and when it was reported; None once it has ended
+    progress: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     __table_args__ = (
         UniqueConstraint("study_id", "number"),

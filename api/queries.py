@@ -17,11 +17,22 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session, defer
 
 from api.models import Event, IntermediateValue, Study, Trial
-from api.schemas import EventOut, Intermediate, Progress, StudyOut, StudySummary, TrialDetail, TrialOut
+from api.schemas import (
+    EventOut,
+    Intermediate,
+    Progress,
+    RunningTrial,
+    StudyOut,
+    StudySummary,
+    TrialDetail,
+    TrialOut,
+    TrialProgressOut,
+)
 from search.best import best_set, chance_level
 from search.effects import factor_effects
 from search.intervals import estimate
 from search.measurements import Measured, fold, seed_values
+from search.recorder import TrialProgress, progress_text
 
 
 class NoSuchTrial(LookupError):
@@ -53,12 +64,38 @@ def counts_by_study(session: Session, study_ids: list[int]) -> dict[int, dict[st
 
 
 def _progress(study: Study, counts: dict[str, int]) -> Progress:
+    """Trained configurations count against the budget; duplicates and infeasible proposals beside it, never in it."""
+    trained = sum(counts.get(state, 0) for state in ("complete", "pruned", "failed"))
+    duplicates, infeasible = counts.get("duplicate", 0), counts.get("infeasible", 0)
     return Progress(
         n_trials=study.n_trials,
         timeout_s=(study.spec.get("search") or {}).get("timeout_s"),
         total=sum(counts.values()),
         counts=dict(sorted(counts.items())),
+        trained=trained,
+        duplicates=duplicates,
+        infeasible=infeasible,
+        text=progress_text(trained, study.n_trials, duplicates, infeasible),
     )
+
+
+def progress_out(stored: dict | None) -> TrialProgressOut | None:
+    """A running trial's stored progress (search.recorder.TrialProgress.fields) as the API shows it."""
+    if not stored:
+        return None
+    fields = {k: stored.get(k) for k in ("step", "total", "seed", "seeds", "loss", "score", "score_step")}
+    fields["seed"], fields["seeds"] = fields["seed"] or 1, fields["seeds"] or 1
+    progress = TrialProgress("", "", None, "", **fields)
+    return TrialProgressOut(**fields, fraction=progress.fraction, text=progress.text(), at=stored.get("at"))
+
+
+def running_trials(session: Session, study_id: int) -> list[RunningTrial]:
+    rows = session.execute(
+        select(Trial.number, Trial.config, Trial.progress)
+        .where(Trial.study_id == study_id, Trial.state == "running")
+        .order_by(Trial.number)
+    )
+    return [RunningTrial(number=n, config=c, progress=progress_out(p)) for n, c, p in rows]
 
 
 def _summary_fields(study: Study, counts: dict[str, int]) -> dict:
@@ -115,8 +152,10 @@ def best_trial(session: Session, study_id: int) -> Trial | None:
 def study_out(session: Session, study: Study) -> StudyOut:
     counts = counts_by_study(session, [study.id]).get(study.id, {})
     best = best_trial(session, study.id)
+    fields = _summary_fields(study, counts)
+    fields["progress"].running = running_trials(session, study.id)
     return StudyOut(
-        **_summary_fields(study, counts),
+        **fields,
         best_score=best.score if best is not None else None,
         optuna_name=study.optuna_name,
         worker_id=study.worker_id,
@@ -198,6 +237,7 @@ def _trial_fields(trial: Trial, intermediate: list[Intermediate]) -> dict:
         reason=trial.reason,
         duplicate_of=trial.duplicate_of,
         worker_id=trial.worker_id,
+        progress=progress_out(trial.progress) if trial.state == "running" else None,
     )
 
 

@@ -13,12 +13,12 @@ import math
 import os
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from api.db import Database
 from api.models import IntermediateValue, Study, Trial, utcnow
 from api.queue import add_event
-from search.recorder import StudyInfo, TrialRecord, TrialStart, json_safe
+from search.recorder import StudyInfo, TrialProgress, TrialRecord, TrialStart, json_safe
 
 
 class ClaimLost(RuntimeError):
@@ -101,6 +101,7 @@ class DatabaseRecorder:
             trial.scores, trial.invariance, trial.replay = {}, {}, {}
             trial.worker_id = self.worker_id
             trial.started_at = utcnow()
+            trial.progress = None
 
     def baseline_measured(self, study: str, baseline: dict) -> None:
         from search.baseline import baseline_text
@@ -119,6 +120,18 @@ class DatabaseRecorder:
                 return  # never started here: nothing to attach it to
             point = IntermediateValue(trial_id=row.id, step=int(step), value=_finite(value), recorded_at=utcnow())
             session.merge(point)
+
+    def trial_progress(self, progress: TrialProgress) -> None:
+        """One UPDATE of the running trial's row, nothing else (no claim check: a few per trial, throttled by
+        search.objective.ProgressThrottle; a trial that has ended is left alone)."""
+        number = self._number(progress.trial, progress.number)
+        fields = progress.fields() | {"at": utcnow().isoformat()}
+        with self.db.write() as session:
+            session.execute(
+                update(Trial)
+                .where(Trial.study_id == self.study_id, Trial.number == number, Trial.state == "running")
+                .values(progress=fields)
+            )
 
     def trial_finished(self, record: TrialRecord) -> None:
         number = self._number(record.trial, record.number)
@@ -150,6 +163,7 @@ class DatabaseRecorder:
             trial.reason = clean_text(record.reason)
             trial.duplicate_of = record.duplicate_of
             trial.replay = replay
+            trial.progress = None  # a finished trial's story is its scores and intermediate values
             trial.finished_at = now
             wall = replay.get("wall_seconds")
             elapsed = (now - trial.started_at).total_seconds()

@@ -24,6 +24,21 @@ class Intermediate(BaseModel):
     value: float | None = Field(description="the objective's score at this step (null: not finite)")
 
 
+class TrialProgressOut(BaseModel):
+    """How far a running trial's training is (reported every ~10 % of its steps, at most every few seconds)."""
+
+    step: int = Field(description="training steps done (of this seed)")
+    total: int = Field(description="the seed's training steps")
+    seed: int = Field(1, description="the training seed being trained, 1 .. seeds")
+    seeds: int = 1
+    loss: float | None = Field(None, description="the latest step's loss")
+    score: float | None = Field(None, description="the latest intermediate score (trial.eval_every), if any")
+    score_step: int | None = None
+    fraction: float = Field(description="of the whole trial, every seed included (0 .. 1)")
+    text: str = Field(description="e.g. 'step 120/300 (40 %)  loss 4.1234  score 0.2510 at step 100'")
+    at: datetime | None = Field(None, description="when it was reported")
+
+
 class TrialOut(BaseModel):
     number: int = Field(description="Optuna's trial number within the study")
     state: TrialState
@@ -50,6 +65,7 @@ class TrialOut(BaseModel):
     reason: str | None = Field(description="why it failed, was pruned, is infeasible or a duplicate")
     duplicate_of: int | None
     worker_id: str | None
+    progress: TrialProgressOut | None = Field(None, description="a running trial's training progress")
 
 
 class TrialDetail(TrialOut):
@@ -58,11 +74,24 @@ class TrialDetail(TrialOut):
     replay: dict[str, Any] = Field(description="everything needed to replay the trial")
 
 
+class RunningTrial(BaseModel):
+    number: int
+    config: str
+    progress: TrialProgressOut | None = Field(description="null until its first report")
+
+
 class Progress(BaseModel):
     n_trials: int | None = Field(description="the trial budget (null: the whole finite space or a time budget)")
     timeout_s: float | None
     total: int = Field(description="trials recorded (every state)")
     counts: dict[str, int] = Field(description="trials per state")
+    trained: int = Field(0, description="trained configurations (complete, pruned, failed): what n_trials counts")
+    duplicates: int = Field(0, description="proposals equivalent to a trained configuration (reused, never counted)")
+    infeasible: int = Field(0, description="proposals that cannot be trained (skipped, never counted)")
+    text: str = Field("", description="e.g. 'trained 12 of 20 (5 duplicates, 3 infeasible skipped)'")
+    running: list[RunningTrial] = Field(
+        default_factory=list, description="GET /studies/{id} only: the running trials and their training progress"
+    )
 
 
 class StudySummary(BaseModel):

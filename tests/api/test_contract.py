@@ -25,7 +25,10 @@ def test_create_then_read_a_study(client):
     assert study["spec"]["factors"]["TR"]["choices"] == ["invariant", "distinctive", "off"]
     assert study["spec"]["trial"]["steps"] == 2  # defaults are filled in, given values kept
     assert study["spec"]["trial"]["optimizer"] == "adamw"
-    assert study["progress"] == {"n_trials": 3, "timeout_s": None, "total": 0, "counts": {}}
+    assert study["progress"] == {
+        "n_trials": 3, "timeout_s": None, "total": 0, "counts": {}, "trained": 0, "duplicates": 0, "infeasible": 0,
+        "text": "trained 0 of 3 (0 duplicates, 0 infeasible skipped)", "running": [],
+    }  # fmt: skip
     assert study["best"] is None and study["error"] is None
     assert study["optuna_name"].startswith("first-")
 
@@ -161,7 +164,7 @@ def test_health_and_readiness(client):
     assert client.get("/healthz").json() == {"status": "ok", "database": None, "revision": None}
     ready = client.get("/readyz")
     assert ready.status_code == 200 and ready.json()["status"] == "ready"
-    assert ready.json()["revision"] == head_revision() == "0005"
+    assert ready.json()["revision"] == head_revision() == "0006_trial_progress"
 
 
 def test_not_ready_until_migrated(sqlite_url):
