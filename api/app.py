@@ -15,12 +15,12 @@ import logging
 import threading
 from typing import Annotated, Literal
 
-from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.exc import OperationalError
 from starlette.routing import Match
 
@@ -91,7 +91,7 @@ DOCS_ASSETS = "/docs/assets"
 
 def mount_docs(app: FastAPI) -> None:
     """Swagger UI at /docs with its JavaScript and CSS from the `fastapi-offline` package (Swagger UI 5,
-    OpenAPI 3.1), the way the dashboard serves plotly.js: nothing is fetched from off the machine."""
+    OpenAPI 3.1), the way the dashboard serves its scripts: nothing is fetched from off the machine."""
     from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
     from fastapi.staticfiles import StaticFiles
 
@@ -208,6 +208,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def _database_down(request: Request, error: OperationalError) -> JSONResponse:
         log.error("database error: %s", error)
         return JSONResponse({"detail": "the database is unavailable; try again"}, status_code=503)
+
+    trial_counts = queries.SettledCounts()  # this app's database only
 
     def get_study(session, study_id: int) -> Study:
         study = session.get(Study, study_id)
@@ -326,12 +328,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         """Trials with config, scores, intermediate values, measured invariances, durations, failure reasons.
         Sorted by number, score (best first with order=desc; unscored trials last), duration or time."""
         with db.read() as session:
-            get_study(session, study_id)
+            study = session.execute(select(Study.status, Study.finished_at).where(Study.id == study_id)).first()
+            if study is None:  # (only what the page needs of the study: never its spec)
+                raise HTTPException(404, f"study {study_id} not found")
+            total = trial_counts.total(session, study_id, state, queries.settled(*study))
             try:
-                items, total = queries.list_trials(session, study_id, state, sort, order, limit, offset, after)
+                items, total = queries.list_trials(session, study_id, state, sort, order, limit, offset, after, total)
             except queries.NoSuchTrial as error:
                 raise HTTPException(404, str(error)) from None
-        return Page[TrialOut](items=items, total=total, limit=limit, offset=offset)
+        page = Page[TrialOut](items=items, total=total, limit=limit, offset=offset)
+        # Already validated: serialise once (FastAPI would dump it, validate the dump again, then serialise)
+        return Response(page.model_dump_json(), media_type="application/json")
 
     @app.get(
         "/studies/{study_id}/trials/{number}",

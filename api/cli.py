@@ -131,36 +131,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     from search.data_report import data_report
     from search.data_report import describe as describe_data
     from search.optuna_backend import StudyMismatch
-    from search.presets import load_preset
     from search.recorder import ConsoleRecorder, JsonlRecorder, MultiRecorder
     from search.runner import report, run_study, summarize
-    from search.spec import SpecError, load_spec
 
-    if bool(args.study) == bool(args.preset):
-        print("gdt-search run: give a study file or --preset NAME (not both)", file=sys.stderr)
-        return 2
-    overrides = _parse_overrides(args.set)
-    for field, value in (("backend", args.backend), ("storage", args.storage), ("name", args.name),
-                         ("search.n_trials", args.n_trials), ("search.workers", args.workers)):  # fmt: skip
-        if value is not None:
-            overrides[field] = value
-    try:
-        spec = load_preset(args.preset, overrides) if args.preset else load_spec(args.study, overrides)
-    except SpecError as error:
-        print(f"gdt-search run: {error}", file=sys.stderr)
-        return 2
-    except KeyError as error:
-        print(f"gdt-search run: {error.args[0]}", file=sys.stderr)
-        return 2
-    problem = _storage_problem(spec.database_url)
-    if problem:
-        print(f"gdt-search run: {problem}", file=sys.stderr)
-        return 2
-    reason = _no_valid_configuration(spec)
-    if reason:
-        where = f"{args.study}: factors" if args.study else f"preset {args.preset}: factors"
-        print(f"gdt-search run: {where}: {reason}", file=sys.stderr)
-        return 2
+    spec = _study_spec(args, {"backend": args.backend, "search.n_trials": args.n_trials,
+                              "search.workers": args.workers})  # fmt: skip
     recorders = [] if args.quiet else [ConsoleRecorder(verbose=args.verbose)]
     if args.record:
         recorders.append(JsonlRecorder(args.record))
@@ -181,6 +156,64 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(report(summarize(study)))
     for line in describe_data(data_report(spec)):  # files the data left out or kept truncated
         print(line)
+    return 0
+
+
+def _study_spec(args: argparse.Namespace, fields: dict):
+    """The study spec of `run` / `calibrate`: a file or a preset, `--set` overrides, then the command line's
+    own fields; every problem (spec, storage, a space with no valid configuration) is a UsageError."""
+    from search.presets import load_preset
+    from search.spec import SpecError, load_spec
+
+    if bool(args.study) == bool(args.preset):
+        raise UsageError("give a study file or --preset NAME (not both)")
+    overrides = _parse_overrides(args.set)
+    for field, value in {"storage": args.storage, "name": args.name, **fields}.items():
+        if value is not None:
+            overrides[field] = value
+    try:
+        spec = load_preset(args.preset, overrides) if args.preset else load_spec(args.study, overrides)
+    except SpecError as error:
+        raise UsageError(str(error)) from None
+    except KeyError as error:
+        raise UsageError(error.args[0]) from None
+    problem = _storage_problem(spec.database_url)
+    if problem:
+        raise UsageError(problem)
+    reason = _no_valid_configuration(spec)
+    if reason:
+        where = f"{args.study}: factors" if args.study else f"preset {args.preset}: factors"
+        raise UsageError(f"{where}: {reason}")
+    return spec
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    """Does the study's trial rank like a longer one? Train a sample at the budgets and a reference, report."""
+    import json
+
+    from search.calibration import THRESHOLD, calibrate, report, store_calibration
+    from search.optuna_backend import open_study
+
+    spec = _study_spec(args, {"search.seeds": args.seeds})
+    print(f"calibrating {spec.name}: {args.configurations} configurations x {spec.search.seeds} seed(s) at"
+          f" {sorted(set(args.budgets or []) | {spec.trial.steps})} steps and a reference of"
+          f" {args.reference_steps or 4 * spec.trial.steps}", flush=True)  # fmt: skip
+
+    def heard(config: str, steps: int, value: float) -> None:
+        print(f"  {steps:>6} steps  {config}: {value:.3f}", flush=True)
+
+    try:
+        calibration = calibrate(spec, args.configurations, args.budgets, args.reference_steps, args.eval_every,
+                                args.threshold if args.threshold is not None else THRESHOLD,
+                                on_trained=heard)  # fmt: skip
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    print()
+    print(report(calibration))
+    store_calibration(open_study(spec), calibration)
+    print(f"stored with study '{spec.name}' in {spec.database_url}")
+    if args.out:
+        Path(args.out).write_text(json.dumps(calibration.as_dict(), indent=2) + "\n")
     return 0
 
 
@@ -294,6 +327,22 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--verbose", action="store_true", help="print trial starts and intermediate scores")
     run.add_argument("--quiet", action="store_true", help="no progress lines, only the final report")
     run.set_defaults(run=cmd_run)
+
+    cal = commands.add_parser("calibrate", help="does the study's trial rank configurations like a longer one?")
+    cal.add_argument("study", nargs="?", metavar="STUDY.yaml")
+    cal.add_argument("--preset", help="a study preset instead of a file: table1, extended")
+    cal.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="override a spec field")
+    cal.add_argument("--storage", metavar="URL", help="database URL the result is stored in, with the study")
+    cal.add_argument("--name", help="study name (default: the spec's)")
+    cal.add_argument("--configurations", type=int, default=6, help="configurations sampled (default 6)")
+    cal.add_argument("--budgets", type=int, nargs="+", metavar="STEPS",
+                     help="budgets to compare (default: a third of trial.steps; trial.steps always)")
+    cal.add_argument("--reference-steps", type=int, help="the reference budget (default 4 x trial.steps)")
+    cal.add_argument("--eval-every", type=int, help="intermediate evaluations (default trial.eval_every, else steps/3)")
+    cal.add_argument("--seeds", type=int, help="training seeds per configuration (default search.seeds)")
+    cal.add_argument("--threshold", type=float, help="Kendall tau at which rankings agree (default 0.6)")
+    cal.add_argument("--out", metavar="FILE.json", help="also write the calibration here")
+    cal.set_defaults(run=cmd_calibrate)
 
     serve = commands.add_parser("serve", help="the HTTP API (OpenAPI at /docs) plus one local worker")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")

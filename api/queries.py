@@ -9,14 +9,16 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections import defaultdict
+import threading
+from collections import OrderedDict, defaultdict
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from typing import Literal
 
 from sqlalchemy import and_, func, or_, select
-from sqlalchemy.orm import Session, defer
+from sqlalchemy.orm import Session
 
-from api.models import Event, IntermediateValue, Study, Trial
+from api.models import FINISHED_STUDY, Event, IntermediateValue, Study, Trial, utcnow
 from api.schemas import (
     EventOut,
     Intermediate,
@@ -48,6 +50,12 @@ _SORT_COLUMNS = {
     "finished_at": Trial.finished_at,
 }
 EXPORT_CHUNK = 1000
+# What a listed trial (TrialOut) is made of: every column but the replay record and the bookkeeping ones.
+_LISTED = (
+    Trial.id, Trial.number, Trial.state, Trial.config, Trial.params, Trial.values, Trial.score, Trial.seed_values,
+    Trial.cost, Trial.scores, Trial.invariance, Trial.duration_s, Trial.started_at, Trial.finished_at, Trial.reason,
+    Trial.duplicate_of, Trial.worker_id,
+)  # fmt: skip
 
 
 def counts_by_study(session: Session, study_ids: list[int]) -> dict[int, dict[str, int]]:
@@ -149,7 +157,9 @@ def best_trial(session: Session, study_id: int) -> Trial | None:
     ).first()
 
 
-def study_out(session: Session, study: Study) -> StudyOut:
+def study_out(session: Session, study: Study, best_set: dict | None = None) -> StudyOut:
+    """The study as the API shows it; `best_set` (search.best's, as a dict) when the caller already has it --
+    the dashboard computes it once per change of the study -- else computed here."""
     counts = counts_by_study(session, [study.id]).get(study.id, {})
     best = best_trial(session, study.id)
     fields = _summary_fields(study, counts)
@@ -164,7 +174,7 @@ def study_out(session: Session, study: Study) -> StudyOut:
         data_report=study.data_report,
         baseline=study.baseline,
         best=trial_outs(session, [best])[0] if best is not None else None,
-        best_set=best_set_of(session, study.id),
+        best_set=best_set if best_set is not None else best_set_of(session, study.id),
         spec=study.spec,
     )
 
@@ -241,7 +251,8 @@ def _trial_fields(trial: Trial, intermediate: list[Intermediate]) -> dict:
     )
 
 
-def trial_outs(session: Session, trials: list[Trial]) -> list[TrialOut]:
+def trial_outs(session: Session, trials: list) -> list[TrialOut]:
+    """Trials (ORM objects or rows of `_LISTED`) with their intermediate values, in one more query."""
     intermediate = _intermediates(session, [t.id for t in trials])
     return [TrialOut(**_trial_fields(t, intermediate.get(t.id, []))) for t in trials]
 
@@ -265,12 +276,15 @@ def list_trials(
     limit: int,
     offset: int,
     after: int | None = None,
+    total: int | None = None,
 ) -> tuple[list[TrialOut], int]:
     """A page of trials and how many match; `after` is keyset pagination, as fast on the last page as on the
     first: the trials after trial number `after` in the page's order (sort key, then number; NULL keys last).
-    With sort=number `after` may be any number; otherwise it must be one of the study's trials (NoSuchTrial)."""
+    With sort=number `after` may be any number; otherwise it must be one of the study's trials (NoSuchTrial).
+    `total`: how many trials match, when the caller knows (SettledCounts); counted here otherwise."""
     where = [Trial.study_id == study_id] + ([Trial.state == state] if state else [])
-    total = session.scalar(select(func.count()).select_from(Trial).where(*where)) or 0
+    if total is None:
+        total = count_trials(session, study_id, state)
     column = _SORT_COLUMNS[sort]
     if after is not None and sort == "number":
         where.append(Trial.number < after if order == "desc" else Trial.number > after)
@@ -290,9 +304,51 @@ def list_trials(
     if sort != "number":
         key = key.nulls_last()
     keys = [key] if sort == "number" else [key, Trial.number.asc()]  # ties: in trial order
-    query = select(Trial).options(defer(Trial.replay)).where(*where).order_by(*keys).limit(limit).offset(offset)
-    trials = session.scalars(query).all()  # the replay records (the bulk of a row) are not listed
-    return trial_outs(session, list(trials)), total
+    # Plain rows of the listed columns, not ORM objects: no identity map, no replay record (the bulk of a row)
+    query = select(*_LISTED).where(*where).order_by(*keys).limit(limit).offset(offset)
+    return trial_outs(session, list(session.execute(query))), total
+
+
+def count_trials(session: Session, study_id: int, state: str | None) -> int:
+    where = [Trial.study_id == study_id] + ([Trial.state == state] if state else [])
+    return session.scalar(select(func.count()).select_from(Trial).where(*where)) or 0
+
+
+SETTLED_S = 60.0  # a study finished this long ago has no worker writing to it any more
+
+
+def settled(status: str, finished_at: datetime | None) -> bool:
+    """Whether a study's trials can no longer change: it finished (a finished study is never requeued, and
+    nothing deletes trials) long enough ago that its worker's last writes have landed."""
+    if status not in FINISHED_STUDY or finished_at is None:
+        return False
+    return finished_at <= utcnow() - timedelta(seconds=SETTLED_S)
+
+
+class SettledCounts:
+    """Trial counts per (study, state) of settled studies, counted once: COUNT(*) over a study's index entries
+    grows with the study (~10-30 ms at 100,000 trials) and was most of a keyset page's time. A live study's
+    trials are counted on every page."""
+
+    def __init__(self, size: int = 4096):
+        self.size = size
+        self._counts: OrderedDict[tuple[int, str | None], int] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def total(self, session: Session, study_id: int, state: str | None, is_settled: bool) -> int:
+        if not is_settled:
+            return count_trials(session, study_id, state)
+        key = (study_id, state)
+        with self._lock:
+            if key in self._counts:
+                self._counts.move_to_end(key)
+                return self._counts[key]
+        n = count_trials(session, study_id, state)
+        with self._lock:
+            self._counts[key] = n
+            while len(self._counts) > self.size:
+                self._counts.popitem(last=False)
+        return n
 
 
 def get_trial(session: Session, study_id: int, number: int) -> Trial | None:

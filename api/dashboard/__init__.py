@@ -2,5 +2,5 @@
 
 `frame` loads one study's trials into a table (cached until the study changes), `panels` reduces that
 table to what each plot needs (bounded in size, whatever the number of trials), `routes` serves the
-pages, the assets (plotly.js from the installed plotly package: no CDN) and the aggregates as JSON.
+pages, their assets (scripts that draw the plots as SVG: no CDN) and the aggregates as JSON.
 """

@@ -17,7 +17,6 @@ import pandas as pd
 
 from api.dashboard.frame import METRICS, StudyFrame
 from search import effects as paired
-from search.best import best_set
 from search.intervals import estimate
 from search.measurements import hyper_of
 
@@ -322,7 +321,7 @@ def _row_key(config: str, params: dict | None) -> str:
 
 
 def _best_set_rows(frame: StudyFrame) -> set[str]:
-    result = best_set(frame.measured())
+    result = frame.best_set()
     if result.best is None:
         return set()
     return {_row_key(m.config, m.hyper) for m in [result.best, *(m for m, _ in result.indistinguishable)]}

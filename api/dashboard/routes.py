@@ -2,22 +2,19 @@
 
 The pages carry no data (so they load without a token and nothing typed by a user is ever rendered
 into HTML by the server); their scripts fetch the aggregates below with the same authorisation as the
-rest of the API and insert every text as text. plotly.js comes from the installed `plotly` package --
-no CDN, the dashboard works offline -- compressed once and revalidated with an ETag.
+rest of the API and insert every text as text. The plots are SVG drawn by the page's own scripts (no
+plotting library, no CDN: the dashboard works offline).
 """
 
 from __future__ import annotations
 
-import functools
-import gzip
-import hashlib
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path as FilePath
 from typing import Annotated, Any
 
-from fastapi import APIRouter, FastAPI, Query, Request, Response
+from fastapi import APIRouter, FastAPI, Query
 from fastapi.responses import FileResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
@@ -31,44 +28,15 @@ STATIC = FilePath(__file__).parent / "static"
 STUDY_PAGE_SIZE = 50
 
 
-def plotly_js() -> FilePath:
-    """plotly.min.js as shipped inside the plotly Python package (its offline bundle)."""
-    import plotly
-
-    path = FilePath(plotly.__file__).parent / "package_data" / "plotly.min.js"
-    if not path.is_file():
-        raise RuntimeError(f"the installed plotly package has no {path}; reinstall plotly")
-    return path
-
-
 def mount_dashboard(app: FastAPI, db: Database, read: list, get_study: Callable, responses: dict) -> None:
     """Add the dashboard to `app`; `read` is the API's read-authorisation dependency list."""
     app.mount("/dashboard/assets", StaticFiles(directory=STATIC / "assets"), name="dashboard-assets")
-    threading.Thread(target=_plotly_gzip, name="plotly-gzip", daemon=True).start()  # before the first page asks
     app.include_router(_pages())
     app.include_router(_data(db, read, get_study, responses))
 
 
-@functools.cache
-def _plotly_gzip() -> tuple[bytes, str]:
-    """plotly.min.js gzip-compressed once per process (4.8 MB -> 1.4 MB), and its ETag."""
-    path = plotly_js()
-    body = gzip.compress(path.read_bytes(), compresslevel=6, mtime=0)
-    return body, '"' + hashlib.sha1(body).hexdigest()[:20] + '"'
-
-
 def _pages() -> APIRouter:
     router = APIRouter(include_in_schema=False)
-
-    @router.get("/dashboard/vendor/plotly.min.js")
-    def plotly_bundle(request: Request):
-        body, etag = _plotly_gzip()
-        headers = {"ETag": etag, "Cache-Control": "no-cache", "Vary": "Accept-Encoding"}
-        if request.headers.get("if-none-match") == etag:
-            return Response(status_code=304, headers=headers)
-        if "gzip" not in request.headers.get("accept-encoding", ""):
-            return FileResponse(plotly_js(), media_type="text/javascript", headers=headers)
-        return Response(body, media_type="text/javascript", headers={**headers, "Content-Encoding": "gzip"})
 
     @router.get("/")
     def root():
@@ -111,10 +79,11 @@ def _data(db: Database, read: list, get_study: Callable, responses: dict) -> API
     router = APIRouter(prefix="/dashboard/data/studies/{study_id}", dependencies=read, tags=["dashboard"])
     frames, memo = FrameCache(), _Memo()
 
-    def frame_of(study_id: int) -> tuple[Any, StudyFrame]:
+    def frame_of(study_id: int) -> StudyFrame:
+        """The study's frame (404 if there is no such study); the aggregates need nothing else."""
         with db.read() as session:
-            study = get_study(session, study_id)
-            return queries.study_out(session, study), frames.get(session, study_id)
+            get_study(session, study_id)
+            return frames.get(session, study_id)
 
     def fingerprint(study, frame: StudyFrame) -> str:
         """Changes when a trial changes or the study's status does: the page's cue to redraw."""
@@ -141,7 +110,11 @@ def _data(db: Database, read: list, get_study: Callable, responses: dict) -> API
         since: Annotated[str | None, Query(description="the fingerprint the page has; unchanged -> no panels")] = None,
     ) -> dict:
         """The study, its counts and every panel except Table 1, parallel coordinates and importance."""
-        study, frame = frame_of(study_id)
+        with db.read() as session:
+            study = get_study(session, study_id)
+            frame = frames.get(session, study_id)
+            # search.best once per change of the study (the frame keeps it), not once per poll
+            study = queries.study_out(session, study, best_set=frame.best_set().as_dict())
         stamp = fingerprint(study, frame)
         out: dict[str, Any] = {"fingerprint": stamp, "study": study.model_dump(mode="json", exclude={"spec"})}
         out["study"]["notes"] = study.spec.get("notes", "")
@@ -160,7 +133,7 @@ def _data(db: Database, read: list, get_study: Callable, responses: dict) -> API
         offset: Offset = 0,
     ) -> dict:
         """One row per configuration, as in the papers' Table 1; sorted and paged on the server."""
-        _, frame = frame_of(study_id)
+        frame = frame_of(study_id)
         key = (study_id, frame.fingerprint, "table1", sort, descending, limit, offset)
         page = memo.get(key, lambda: panels.table1(frame, sort, descending, limit, offset))
         return {**page, "limit": limit, "offset": offset}
@@ -168,13 +141,13 @@ def _data(db: Database, read: list, get_study: Callable, responses: dict) -> API
     @router.get("/parallel", responses=responses)
     def parallel(study_id: StudyId, limit: Annotated[int, Query(ge=2, le=2000)] = 400) -> dict:
         """Parallel coordinates over the searched parameters: the best half and a sample of the rest."""
-        _, frame = frame_of(study_id)
+        frame = frame_of(study_id)
         return memo.get((study_id, frame.fingerprint, "parallel", limit), lambda: panels.parallel(frame, limit))
 
     @router.get("/importance", responses=responses)
     def importance(study_id: StudyId) -> dict:
         """fANOVA importances of the searched parameters (recomputed only when the study changed)."""
-        _, frame = frame_of(study_id)
+        frame = frame_of(study_id)
         return memo.get((study_id, frame.fingerprint, "importance"), lambda: panels.importance(frame))
 
     return router

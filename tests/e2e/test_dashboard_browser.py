@@ -77,7 +77,7 @@ def test_a_running_study_is_drawn_live_and_every_panel_shows_its_data(served, co
     assert summary(page, "plot-history")["chance"] == pytest.approx(chance)
     assert summary(page, "plot-history")["baseline"] == pytest.approx(baseline["mean"])
     for plot in ("plot-history", "plot-effects", "plot-curves", "plot-pareto"):
-        y = page.evaluate(f"document.getElementById('{plot}').layout.shapes.map(s => s.y0)")
+        y = page.eval_on_selector_all(f"#{plot} line.reference", "lines => lines.map(l => Number(l.dataset.value))")
         assert y == [pytest.approx(chance), pytest.approx(baseline["mean"])], plot
     assert f"untrained encoder {baseline['mean']:.3f}" in page.text_content("#study-best-set")
     # The paired effects beside the boxes: search.effects' numbers (GET /studies/{id}/effects), as error bars.
@@ -87,7 +87,7 @@ def test_a_running_study_is_drawn_live_and_every_panel_shows_its_data(served, co
     computable = {f"{e['factor']} {e['choice']}-{e['reference']}": e for e in paired if e["mean"] is not None}
     if computable:
         assert {k: v["mean"] for k, v in drawn.items()} == pytest.approx({k: e["mean"] for k, e in computable.items()})
-        assert page.evaluate("document.getElementById('plot-paired-effects').data[0].error_x.visible") is True
+        assert page.locator("#plot-paired-effects g.effect line.error-bar").count() == len(computable)
     else:
         assert drawn == {"empty": True}
     untested = [e["text"] for e in paired if e["mean"] is None]
@@ -133,9 +133,11 @@ def test_the_effects_panel_draws_each_paired_effect_with_its_interval(sqlite_url
             assert drawn[key] == pytest.approx(
                 {"mean": e["mean"], "low": e["low"], "high": e["high"], "pairs": e["pairs"]}
             )
-        bars = page.evaluate("(() => { const e = document.getElementById('plot-paired-effects').data[0].error_x;"
-                             " return [e.array, e.arrayminus]; })()")  # fmt: skip
-        assert bars[0] == pytest.approx([e["high"] - e["mean"] for e in computable.values()])
+        bars = page.eval_on_selector_all("#plot-paired-effects g.effect", "gs => gs.map(g => [Number(g.dataset.low),"
+                                         " Number(g.dataset.mean), Number(g.dataset.high)])")  # fmt: skip
+        expected = [(e["low"], e["mean"], e["high"]) for e in computable.values()]
+        assert [v for bar in bars for v in bar] == pytest.approx([v for bar in expected for v in bar])
+        assert page.locator("#plot-paired-effects g.effect line.error-bar").count() == len(computable)
         assert page.text_content("#paired-effects-note") == "; ".join(e["text"] for e in effects if e["mean"] is None)
         assert summary(page, "plot-history")["chance"] == pytest.approx(0.25)
         assert page.locator("#table1 tbody tr.best-set").count() == 1

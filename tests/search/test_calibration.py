@@ -8,9 +8,9 @@ import math
 import numpy as np
 import pytest
 
-from search.calibration import Calibration, agreement, calibrate, icc1, kendall_tau, report
+from search.calibration import Calibration, agreement, icc1, kendall_tau, report
 
-from .conftest import tiny_spec
+from .conftest import tiny_raw
 
 
 def test_kendall_tau_of_hand_made_rankings():
@@ -97,14 +97,41 @@ def test_a_calibration_survives_storage_as_json():
 
 
 @pytest.mark.slow
-def test_calibrating_a_tiny_study_trains_every_configuration_at_every_budget(tmp_path):
-    spec = tiny_spec(tmp_path, "calibrated")
-    heard = []
-    calibration = calibrate(spec, configurations=3, budgets=[1], reference_steps=4, eval_every=1,
-                            on_trained=lambda config, steps, value: heard.append((config, steps)))  # fmt: skip
-    assert sorted(calibration.scores) == [1, 2, 4]  # the budget asked for, the study's (2), the reference
+def test_gdt_search_calibrate_trains_every_configuration_at_every_budget_and_stores_the_result(tmp_path, capsys):
+    import json
+
+    import optuna
+
+    from api.cli import main
+    from search.calibration import study_calibration
+    from search.spec import load_spec
+
+    raw = tiny_raw(tmp_path, "calibrated")
+    (tmp_path / "study.json").write_text(json.dumps(raw))
+    out = tmp_path / "calibration.json"
+    code = main(["calibrate", str(tmp_path / "study.json"), "--configurations", "3", "--budgets", "1",
+                 "--reference-steps", "4", "--eval-every", "1", "--out", str(out)])  # fmt: skip
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert printed.count("   4 steps  ") == 3  # each configuration's reference training, as it finished
+    assert "reference: 4 steps" in printed and "intermediate at step 1:" in printed
+
+    written = json.loads(out.read_text())
+    assert sorted(written["scores"]) == ["1", "2", "4"]  # the budget asked for, the study's (2), the reference
     assert all(len(per_config) == 3 and all(len(seeds) == 1 for seeds in per_config)
-               for per_config in calibration.scores.values())  # fmt: skip
-    assert list(calibration.intermediate) == [1] and len(calibration.intermediate[1]) == 3
-    assert len(heard) == 9 and {steps for _, steps in heard} == {1, 2, 4}
-    assert "reference: 4 steps" in report(calibration)
+               for per_config in written["scores"].values())  # fmt: skip
+    assert list(written["intermediate"]) == ["1"] and len(written["intermediate"]["1"]) == 3
+
+    spec = load_spec(raw)
+    stored = study_calibration(optuna.load_study(study_name=spec.name, storage=spec.database_url))
+    assert stored is not None and stored.as_dict() == written
+
+
+def test_gdt_search_calibrate_refuses_a_reference_no_longer_than_the_budgets(tmp_path, capsys):
+    import json
+
+    from api.cli import main
+
+    (tmp_path / "study.json").write_text(json.dumps(tiny_raw(tmp_path)))
+    assert main(["calibrate", str(tmp_path / "study.json"), "--reference-steps", "2"]) == 2
+    assert "reference_steps (2) must be longer than every budget (2)" in capsys.readouterr().err

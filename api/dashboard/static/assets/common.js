@@ -57,11 +57,6 @@ export function el(tag, attrs = {}, ...children) {
   return node;
 }
 
-// Plotly renders a subset of HTML in its labels and hover texts: escape anything that came from data.
-export function escapeLabel(text) {
-  return String(text).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
-}
-
 // Previous / next buttons and "first–last of total" for a server-paged listing; `go(offset)` loads a page.
 export function renderPager(box, { offset, shown, total, limit, what, labels = ["‹ previous", "next ›"] }, go) {
   const last = Math.min(offset + shown, total);

@@ -3,7 +3,7 @@
 import { LIVE_STATUSES, el, fmt, getJSON, poll, renderPager, showError, stamp } from "./common.js";
 import {
   CHOICE_NAMES, drawCurves, drawEffects, drawHistory, drawImportance, drawInvariance, drawPairedEffects, drawParallel,
-  drawPareto, loadPlotly,
+  drawPareto,
 } from "./plots.js";
 
 const studyId = Number(location.pathname.split("/").filter(Boolean).at(-1));
@@ -178,9 +178,6 @@ async function refresh(first) {
   if (first) {
     await work[0];
     performance.mark("dashboard-first-render"); // the summary and Table 1 are on screen
-    // plotly.js takes the main thread for a while to evaluate: fetch it only now, after the text is drawn.
-    await new Promise((resolve) => requestAnimationFrame(() => setTimeout(resolve, 0)));
-    loadPlotly();
   }
   work.push(...drawOverview(overview), loadParallel());
   if (first || Date.now() - importanceAt > IMPORTANCE_EVERY_MS || !live) work.push(loadImportance());
