@@ -54,7 +54,7 @@ EXPORT_CHUNK = 1000
 _LISTED = (
     Trial.id, Trial.number, Trial.state, Trial.config, Trial.params, Trial.values, Trial.score, Trial.seed_values,
     Trial.cost, Trial.scores, Trial.invariance, Trial.duration_s, Trial.started_at, Trial.finished_at, Trial.reason,
-    Trial.duplicate_of, Trial.worker_id,
+    Trial.duplicate_of, Trial.worker_id, Trial.progress,
 )  # fmt: skip
 
 
