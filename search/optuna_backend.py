@@ -64,9 +64,9 @@ def make_sampler(spec: StudySpec, worker: int = 0) -> optuna.samplers.BaseSample
 
 
 def steer(spec: StudySpec, sampler: optuna.samplers.BaseSampler, space: SearchSpace, worker: int = 0):
-    """In a finite space, TPE, GP and random search propose only feasible configurations no trial has taken
-    (search.proposals says how TPE's guidance is kept); grid and brute force enumerate the space themselves."""
-    if spec.search.sampler not in ("tpe", "gp", "random") or not space.is_finite:
+    """TPE, GP and random search propose only feasible configurations no trial has taken (search.proposals says
+    how TPE's guidance is kept); grid and brute force enumerate the space themselves."""
+    if spec.search.sampler not in ("tpe", "gp", "random"):
         return sampler
     return FeasibleSampler(sampler, space, seed=None if spec.search.seed is None else spec.search.seed + worker)
 

@@ -1,20 +1,24 @@
-"""Proposals that train: in a finite space, the sampler proposes only feasible configurations that no trial of the
-study has taken, while the base sampler (TPE, GP) still decides which.
+"""Proposals that train: the sampler proposes only feasible configurations that no trial of the study has taken,
+while the base sampler (TPE, GP) still decides which.
 
 Why: over the raw categorical space TPE keeps re-proposing what it has already trained (the table1 main job: 10
-duplicate proposals for 13 trained configurations) and infeasible combinations; each such proposal is a trial
-that trains nothing. Optuna's constraints only re-weight what was sampled, and a grid gives up the guidance.
+duplicate proposals for 13 trained configurations) and infeasible combinations (the extended preset: a third of
+its proposals); each such proposal is a trial that trains nothing. Optuna's constraints only re-weight what was
+sampled, and a grid gives up the guidance.
 
 How (`FeasibleSampler`, wrapping the base sampler):
-  1. the base sampler makes its relative proposal as usual; an untried feasible configuration that agrees with
-     every value it proposed is taken -- the base sampler's own choice, completed;
+  1. the base sampler makes its relative proposal as usual; if it is feasible and untried -- in a finite space:
+     an untried feasible configuration agrees with every value it proposed -- it is taken: the base sampler's
+     own choice (parameters outside its relative search space are drawn at random, as its independent sampler
+     would at start-up);
   2. otherwise it is asked again, up to `draws` times (TPE draws fresh candidates from l(x) and keeps the best
      by l(x)/g(x) each time, so a later draw is its next-best guess);
-  3. failing that, the untried configuration that agrees with most of the drawn values (the nearest one to
-     what the base sampler wants) is taken, ties at random.
-Before the base sampler has a model (its start-up trials) the draw is uniform over the untried configurations:
-random search without replacement. Each configuration is claimed once, atomically (a unique row in Optuna's
-study_system_attributes), so two workers proposing at the same instant never both take it.
+  3. failing that, the untried feasible configuration that agrees with most of the drawn values (the nearest
+     one to what the base sampler wants) is taken, ties at random; in an infinite space (a continuous
+     hyper-parameter) it is the nearest among up to `pool` random feasible untried ones.
+Before the base sampler has a model (its start-up trials) the draw is uniform over the untried feasible
+configurations: random search without replacement. Each configuration is claimed once, atomically (a unique
+row in Optuna's study_system_attributes), so two workers proposing at the same instant never both take it.
 
 A trial that was enqueued with its parameters (a grid point, a dead worker's retry) keeps them. When every
 feasible configuration is taken the base sampler proposes freely (the objective reuses the duplicate's
@@ -53,13 +57,36 @@ def agrees(params: dict[str, Any], proposal: dict[str, Any]) -> bool:
     return all(_same(params[name], value) for name, value in proposal.items() if name in params)
 
 
-class FeasibleSampler(optuna.samplers.BaseSampler):
-    """`base`, restricted to feasible configurations of `space` (finite) that no trial has taken."""
+class _Completion:
+    """A Suggester that answers from a (partial) proposal and draws every other parameter at random."""
 
-    def __init__(self, base: optuna.samplers.BaseSampler, space: SearchSpace, seed: int | None = None, draws: int = 8):
-        if not space.is_finite:
-            raise ValueError("FeasibleSampler needs a finite space")
-        self.base, self.space, self.draws = base, space, draws
+    def __init__(self, proposal: dict[str, Any], rng: np.random.RandomState):
+        self.proposal, self.rng = proposal, rng
+
+    def suggest_categorical(self, name, choices):
+        return self.proposal[name] if name in self.proposal else choices[self.rng.randint(len(choices))]
+
+    def suggest_int(self, name, low, high):
+        return int(self.proposal[name]) if name in self.proposal else int(self.rng.randint(low, high + 1))
+
+    def suggest_float(self, name, low, high, *, step=None, log=False):
+        if name in self.proposal:
+            return float(self.proposal[name])
+        if step is not None:
+            return float(low + step * self.rng.randint(int(np.floor((high - low) / step + 1e-9)) + 1))
+        if log:
+            return float(np.exp(self.rng.uniform(np.log(low), np.log(high))))
+        return float(self.rng.uniform(low, high))
+
+
+class FeasibleSampler(optuna.samplers.BaseSampler):
+    """`base`, restricted to feasible configurations of `space` that no trial has taken."""
+
+    def __init__(
+        self, base: optuna.samplers.BaseSampler, space: SearchSpace, seed: int | None = None, draws: int = 8,
+        pool: int = 64,
+    ):  # fmt: skip
+        self.base, self.space, self.draws, self.pool = base, space, draws, pool
         self._rng = np.random.RandomState(seed)
         self._options: list[tuple[dict[str, Any], str]] | None = None  # every feasible parameter set, its key
         self._plans: dict[int, dict[str, Any]] = {}  # trial id -> the parameters chosen for it
@@ -117,30 +144,59 @@ class FeasibleSampler(optuna.samplers.BaseSampler):
         """The parameters of an untried feasible configuration, claimed for `trial`; None when none is left."""
         taken = taken_keys(study, self.space, exclude=trial.number)
         proposals: list[dict[str, Any]] = []
+        choose = self._choose if self.space.is_finite else self._choose_open
         while True:
-            untried = [option for option in self.options if option[1] not in taken]
-            if not untried:
+            choice = choose(taken, proposals, study, trial, search_space)
+            if choice is None:
                 return None
-            params, key = self._choose(untried, proposals, study, trial, search_space)
+            params, key = choice
             if claim(study, key, trial):
                 return dict(params)
             taken.add(key)  # another worker claimed it a moment ago: choose again
 
-    def _choose(self, untried, proposals, study, trial, search_space) -> tuple[dict[str, Any], str]:
+    def _draw(self, proposals, i, study, trial, search_space) -> dict[str, Any] | None:
+        """The base sampler's i-th relative proposal for this trial (None: it has no model yet)."""
+        if i == len(proposals):
+            proposal = self.base.sample_relative(study, trial, search_space) if search_space else {}
+            if not proposal:
+                return None
+            proposals.append(proposal)
+        return proposals[i]
+
+    def _choose(self, taken, proposals, study, trial, search_space) -> tuple[dict[str, Any], str] | None:
+        untried = [option for option in self.options if option[1] not in taken]
+        if not untried:
+            return None
         for i in range(self.draws):
-            if i == len(proposals):
-                proposal = self.base.sample_relative(study, trial, search_space) if search_space else {}
-                if not proposal:
-                    break  # no model yet (start-up trials): no guidance to follow
-                proposals.append(proposal)
-            matching = [option for option in untried if agrees(option[0], proposals[i])]
+            proposal = self._draw(proposals, i, study, trial, search_space)
+            if proposal is None:
+                break  # no model yet (start-up trials): no guidance to follow
+            matching = [option for option in untried if agrees(option[0], proposal)]
             if matching:
                 return matching[self._rng.randint(len(matching))]
+        return self._nearest(untried, proposals)
+
+    def _choose_open(self, taken, proposals, study, trial, search_space) -> tuple[dict[str, Any], str] | None:
+        for i in range(self.draws):
+            proposal = self._draw(proposals, i, study, trial, search_space)
+            if proposal is None:
+                break
+            candidate = self.space.suggest(_Completion(proposal, self._rng))
+            if candidate.feasible and candidate.key not in taken:
+                return candidate.params, candidate.key
+        pool = []
+        for _ in range(self.pool):  # random feasible untried configurations (rejection sampling of the raw space)
+            candidate = self.space.suggest(_Completion({}, self._rng))
+            if candidate.feasible and candidate.key not in taken:
+                pool.append((candidate.params, candidate.key))
+        return self._nearest(pool, proposals) if pool else None
+
+    def _nearest(self, options, proposals) -> tuple[dict[str, Any], str]:
         if not proposals:
-            return untried[self._rng.randint(len(untried))]
-        votes = np.array([sum(agreement(option[0], p) for p in proposals) for option in untried])
+            return options[self._rng.randint(len(options))]
+        votes = np.array([sum(agreement(option[0], p) for p in proposals) for option in options])
         best = np.flatnonzero(votes == votes.max())
-        return untried[best[self._rng.randint(len(best))]]
+        return options[best[self._rng.randint(len(best))]]
 
 
 def taken_keys(study: optuna.Study, space: SearchSpace, exclude: int | None = None) -> set[str]:

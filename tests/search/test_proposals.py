@@ -134,3 +134,18 @@ def test_a_configuration_is_claimed_once_across_workers(tmp_path):
     assert a.key != b.key
     frozen = one.get_trials()[0]
     assert not claim(one, a.key, frozen) and claim(one, "another-key", frozen)
+
+
+def test_an_infinite_space_is_steered_too(tmp_path, no_training):
+    # The extended preset (a continuous temperature, many infeasible combinations): before steering 40 of the 120
+    # proposals of search seeds 0-2 were infeasible. Now TPE's proposal (completed at random outside its relative
+    # search space) is taken when it is feasible and untried, else its next draws, else the nearest of a random pool.
+    spec = load_preset(
+        "extended",
+        {"storage": f"sqlite:///{tmp_path / 'extended.db'}", "search.workers": 1, "search.n_trials": 20,
+         "search.pruner.kind": "none"},
+    )  # fmt: skip
+    assert not SearchSpace(spec).is_finite
+    assert optimize(spec, space=SearchSpace(spec)) == "20 trials trained (n_trials = 20)"
+    progress = study_progress(open_study(spec), 20)
+    assert (progress.trained, progress.duplicates, progress.infeasible) == (20, 0, 0)
