@@ -95,6 +95,9 @@ class Study(Base):
     data_report: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     # the untrained encoder's objective for the study's training seeds (search.baseline)
     baseline: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # the proxy calibration (search.calibration) and the line saying where the study's pruner acts
+    calibration: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    pruning: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     started_at: Mapped[datetime | None]

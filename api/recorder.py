@@ -111,6 +111,19 @@ class DatabaseRecorder:
             row.baseline = json_safe(dict(baseline))
             add_event(session, self.study_id, "baseline", baseline_text(baseline) or "", self.worker_id)
 
+    def calibration_measured(self, study: str, calibration: dict | None, pruning: str | None) -> None:
+        from search.calibration import Calibration, report
+
+        with self.db.write() as session:
+            row = self._check_claim(session)
+            row.calibration = json_safe(dict(calibration)) if calibration is not None else None
+            row.pruning = pruning
+            if calibration is not None:
+                add_event(session, self.study_id, "calibration", report(Calibration.from_dict(calibration)),
+                          self.worker_id)  # fmt: skip
+            if pruning is not None:
+                add_event(session, self.study_id, "pruning", pruning, self.worker_id)
+
     def trial_intermediate(self, study: str, trial: str, number: int | None, step: int, value: float) -> None:
         number = self._number(trial, number)
         with self.db.write() as session:

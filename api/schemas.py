@@ -124,6 +124,13 @@ class StudyOut(StudySummary):
         description="the untrained encoder's objective (same seeds, no training): seeds, values, mean, n and the"
         " 95 % t-interval (low, high; none for one seed); every score is read against it and chance",
     )
+    calibration: dict[str, Any] | None = Field(
+        None,
+        description="the proxy calibration (search.calibration): per budget, Kendall tau against a longer"
+        " reference with its bootstrap 95 % interval and the ICC; per intermediate step, tau against the final"
+        " scores; the recommended budget and the steps where a pruner may act",
+    )
+    pruning: str | None = Field(None, description="where the study's pruner acts, or why it does not")
     best: TrialOut | None = Field(description="the completed trial with the highest score so far")
     best_set: BestSet | None = Field(
         None, description="the best configuration by mean over seeds and those statistically indistinguishable from it"

@@ -268,13 +268,21 @@ def cost_problems(spec: StudySpec, limits: Limits) -> list[tuple[str, str]]:
     else:
         steps, steps_text = trial.steps, f"trial.steps {trial.steps}"
     train_clips = budget * steps * n_trials * seeds
+    calibration, calibration_text = spec.search.calibration, ""
+    if calibration is not None:  # trained first: each sampled configuration at every budget and the reference
+        budgets = sorted({*(calibration.budgets or [max(1, steps // 3)]), steps})
+        per_configuration = sum(budgets) + (calibration.reference_steps or 4 * steps)
+        train_clips += budget * calibration.configurations * per_configuration * seeds
+        calibration_text = (f", + calibration: search.calibration.configurations {calibration.configurations}"
+                            f" x {per_configuration} steps{seeds_text}")  # fmt: skip
     if train_clips > limits.train_clips:
         problems.append(
             (
                 "trial.steps" if trial.epochs is None else "trial.epochs",
                 f"the study would train on {_si(train_clips)} clips (clip_budget {budget} x {steps_text} x"
-                f" search.n_trials {n_trials}{seeds_text}), more than this server's limit of {_si(limits.train_clips)}"
-                " (GDT_SEARCH_MAX_TRAIN_CLIPS); lower clip_budget, the steps, search.n_trials or search.seeds",
+                f" search.n_trials {n_trials}{seeds_text}{calibration_text}), more than this server's limit of"
+                f" {_si(limits.train_clips)} (GDT_SEARCH_MAX_TRAIN_CLIPS); lower clip_budget, the steps,"
+                " search.n_trials, search.seeds or search.calibration",
             )
         )
     if spec.data.kind == "world":

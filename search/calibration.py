@@ -19,6 +19,7 @@ with the Optuna study (user attribute `gdt_calibration`).
 
 from __future__ import annotations
 
+import logging
 import math
 import random
 from collections.abc import Callable, Sequence
@@ -31,6 +32,8 @@ from scipy import stats
 
 from search.space import Candidate, SearchSpace
 from search.spec import StudySpec
+
+log = logging.getLogger(__name__)
 
 CALIBRATION_ATTR = "gdt_calibration"
 THRESHOLD = 0.6  # tau at which a ranking counts as agreeing (the signal issue's bar)
@@ -59,6 +62,17 @@ def kendall_tau(a: Sequence[float], b: Sequence[float]) -> float | None:
     return None if value is None or math.isnan(value) else float(value)
 
 
+def tau_b_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Kendall's tau-b of each row pair of two (rows, n) arrays at once (NaN where a row is constant): the
+    bootstrap's thousands of resamples in one pass instead of one scipy call each."""
+    i, j = np.triu_indices(a.shape[1], k=1)
+    da, db = np.sign(a[:, i] - a[:, j]), np.sign(b[:, i] - b[:, j])
+    pairs = len(i)
+    untied = (pairs - (da == 0).sum(1)) * (pairs - (db == 0).sum(1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(untied > 0, (da * db).sum(1) / np.sqrt(untied), np.nan)
+
+
 @dataclass(frozen=True)
 class Agreement:
     """Kendall tau between two rankings of `n` configurations, with a bootstrap 95 % interval over them."""
@@ -82,13 +96,9 @@ def agreement(a: Sequence[float], b: Sequence[float], seed: int = 0, resamples: 
     point = kendall_tau(a, b)
     if point is None or len(a) < 3:
         return Agreement(point, None, None, len(a))
-    rng = np.random.default_rng(seed)
-    draws = []
-    for _ in range(resamples):
-        rows = rng.integers(0, len(a), len(a))
-        value = kendall_tau(a[rows], b[rows])
-        if value is not None:
-            draws.append(value)
+    rows = np.random.default_rng(seed).integers(0, len(a), (resamples, len(a)))
+    draws = tau_b_rows(a[rows], b[rows])
+    draws = draws[~np.isnan(draws)]
     if len(draws) < resamples // 2:
         return Agreement(point, None, None, len(a))
     low, high = np.percentile(draws, [2.5, 97.5])
@@ -283,3 +293,62 @@ def study_calibration(study: optuna.Study) -> Calibration | None:
 
 def store_calibration(study: optuna.Study, calibration: Calibration) -> None:
     study.set_user_attr(CALIBRATION_ATTR, calibration.as_dict())
+
+
+def ensure_calibration(spec: StudySpec, study: optuna.Study, on_trained=None) -> Calibration | None:
+    """With `search.calibration` set: the study's calibration for its trial budget, run and stored first if it
+    has none (so a resumed study or another worker reuses it). Without: whatever `gdt-search calibrate` stored."""
+    stored = study_calibration(study)
+    options = spec.search.calibration
+    if options is None or (stored is not None and stored.study_steps == spec.trial.steps):
+        return stored
+    calibration = calibrate(spec, options.configurations, options.budgets, options.reference_steps,
+                            threshold=options.threshold, on_trained=on_trained)  # fmt: skip
+    store_calibration(study, calibration)
+    return calibration
+
+
+def record_calibration(spec: StudySpec, study: optuna.Study, recorder) -> None:
+    """Before any trial: calibrate if the spec asks (once per study), then tell the recorder the calibration
+    and where the pruner will act."""
+
+    def heard(config: str, steps: int, value: float) -> None:
+        log.info("calibration: %s at %d steps: %.4f", config, steps, value)
+
+    calibration = ensure_calibration(spec, study, on_trained=heard)
+    _, pruning = pruning_gate(spec, calibration)
+    if calibration is not None or pruning is not None:
+        recorder.calibration_measured(spec.name, calibration.as_dict() if calibration else None, pruning)
+
+
+def pruning_gate(spec: StudySpec, calibration: Calibration | None) -> tuple[set[int] | None, str | None]:
+    """Where the study's pruner may act: (None = at every step, or the set of steps) and a line that says why.
+
+    A pruner stops a trial because its intermediate score is low; that is sound only at steps where
+    intermediate scores rank configurations like final scores do, which only a calibration can tell."""
+    kind = spec.search.pruner.kind
+    if kind == "none":
+        return None, None
+    if not spec.search.pruner.require_calibration:
+        return None, f"pruner '{kind}' acts on uncalibrated intermediate scores (search.pruner.require_calibration)"
+    if calibration is None:
+        return set(), (f"pruner '{kind}' not used: nothing shows that this study's intermediate scores rank like"
+                       " its final scores (run `gdt-search calibrate` on the study, or set search.calibration)")
+    if calibration.study_steps != spec.trial.steps:
+        return set(), (f"pruner '{kind}' not used: the study's calibration is for {calibration.study_steps}-step"
+                       f" trials, the study trains {spec.trial.steps} steps")  # fmt: skip
+    steps = calibration.pruning_steps()
+    if not steps:
+        return set(), (f"pruner '{kind}' not used: at no intermediate step do scores rank like the final ones"
+                       f" (Kendall tau >= {calibration.threshold})")  # fmt: skip
+    return set(steps), f"pruner '{kind}' acts at steps {', '.join(map(str, steps))} (calibrated)"
+
+
+class CalibratedPruner(optuna.pruners.BasePruner):
+    """`inner`, allowed to prune only at `steps` (the calibrated ones); elsewhere every trial goes on."""
+
+    def __init__(self, inner: optuna.pruners.BasePruner, steps: set[int]):
+        self.inner, self.steps = inner, steps
+
+    def prune(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
+        return trial.last_step in self.steps and self.inner.prune(study, trial)

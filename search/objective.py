@@ -398,7 +398,7 @@ class OptunaObjective:
             trial.report(value, step)
             if trial.should_prune():
                 raise optuna.TrialPruned(
-                    f"pruned by {type(trial.study.pruner).__name__} at step {step} (score {value:.4f})"
+                    f"pruned by {pruner_name(trial.study.pruner)} at step {step} (score {value:.4f})"
                 )
             return False
 
@@ -499,3 +499,9 @@ class OptunaObjective:
         trial.set_user_attr("failure", f"equivalent trial #{original} failed: {reason}")
         trial.set_user_attr("failure_kind", earlier.user_attrs.get("failure_kind"))
         raise TrialFailed(f"equivalent trial #{original} failed: {reason}", earlier.user_attrs.get("failure_kind"))
+
+
+def pruner_name(pruner: optuna.pruners.BasePruner) -> str:
+    """'MedianPruner', or the pruner a wrapper (search.calibration.CalibratedPruner) lets act at some steps."""
+    inner = getattr(pruner, "inner", None)
+    return type(inner if inner is not None else pruner).__name__

@@ -26,6 +26,7 @@ from optuna.trial import TrialState
 
 from core.threads import apply_threads
 from search.baseline import study_baseline
+from search.calibration import CalibratedPruner, pruning_gate, record_calibration, study_calibration
 from search.objective import OptunaObjective, TrialFailed, TrialInfeasible, counts_as_trained
 from search.proposals import FeasibleSampler
 from search.recorder import NullRecorder, Recorder, StudyInfo
@@ -335,6 +336,9 @@ def optimize(
     space = space or SearchSpace(spec, data_limits(spec))
     study = open_study(spec, worker=worker)
     study.sampler = steer(spec, study.sampler, space, worker)
+    allowed, _ = pruning_gate(spec, study_calibration(study))  # run_optuna has said where (if anywhere) it acts
+    if allowed is not None:
+        study.pruner = CalibratedPruner(study.pruner, allowed)
     # Brute force explores the raw space (duplicates and infeasible points included) and stops itself.
     unique = len(space.unique_feasible()) if space.is_finite and spec.search.sampler != "bruteforce" else None
     budget = StudyBudget(spec, unique)
@@ -377,6 +381,7 @@ def run_optuna(spec: StudySpec, recorder: Recorder | None = None) -> optuna.Stud
     recorder.study_started(study_info(spec, "optuna"))
     study, space = prepare(spec)
     recorder.baseline_measured(spec.name, study_baseline(study, spec))  # before any trial: every score's reference
+    record_calibration(spec, study, recorder)
     if spec.search.workers == 1:
         optimize(spec, recorder, 0, space)  # one process: were it to die, nothing would be left to notice
     else:

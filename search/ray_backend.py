@@ -22,12 +22,13 @@ from typing import Any
 
 import optuna
 from ray import tune
-from ray.tune.schedulers import ASHAScheduler
+from ray.tune.schedulers import ASHAScheduler, TrialScheduler
 from ray.tune.search import Searcher
 from ray.tune.search.optuna import OptunaSearch
 
 from core.threads import apply_threads
 from search.baseline import study_baseline
+from search.calibration import pruning_gate, record_calibration, study_calibration
 from search.objective import DETERMINISTIC_FAILURES, TrialFailed, reusable, train_candidate
 from search.optuna_backend import grid_points, make_sampler, make_storage, open_study, study_info
 from search.recorder import NullRecorder, Recorder, TrialRecord, TrialStart, json_safe
@@ -303,6 +304,19 @@ class GDTSearcher(Searcher):
         self.recorder.trial_finished(record)
 
 
+class CalibratedASHA(ASHAScheduler):
+    """ASHA that may stop a trial only at `allowed` steps (the calibrated ones; None: at any)."""
+
+    def __init__(self, allowed: set[int] | None, **kwargs):
+        super().__init__(**kwargs)
+        self.allowed = allowed
+
+    def on_trial_result(self, tune_controller, trial, result: dict) -> str:
+        if self.allowed is not None and result.get("step") not in self.allowed:
+            return TrialScheduler.CONTINUE
+        return super().on_trial_result(tune_controller, trial, result)
+
+
 def ray_trial(config: dict, spec_json: dict) -> None:
     """The Ray Tune trainable: one trial, reporting intermediate scores (for ASHA) and a final record."""
     spec = StudySpec.model_validate(spec_json)
@@ -370,6 +384,7 @@ def run_ray(spec: StudySpec, recorder: Recorder | None = None) -> optuna.Study:
     storage = make_storage(spec, heartbeat=False)
     study = open_study(spec, storage)  # creates the study and checks a resumed one still means the same
     recorder.baseline_measured(spec.name, study_baseline(study, spec))  # before any trial: every score's reference
+    record_calibration(spec, study, recorder)
     spec_json = spec.model_dump(mode="json")
     resources = {"cpu": spec.ray.cpus_per_trial, "gpu": spec.ray.gpus_per_trial}
     trainable = tune.with_resources(tune.with_parameters(ray_trial, spec_json=spec_json), resources)
@@ -408,9 +423,11 @@ def _tune_config(spec: StudySpec, storage, limits, recorder: Recorder, study: op
         storage=storage,
     )
     scheduler = None
-    if spec.search.pruner.kind == "asha":
+    allowed, _ = pruning_gate(spec, study_calibration(study))  # None: everywhere; else the calibrated steps
+    if spec.search.pruner.kind == "asha" and allowed != set():
         pruner = spec.search.pruner
-        scheduler = ASHAScheduler(
+        scheduler = CalibratedASHA(
+            allowed,
             time_attr="step",
             metric=METRIC,
             mode="max",

@@ -141,6 +141,8 @@ class Recorder(Protocol):
     def trial_progress(self, progress: TrialProgress) -> None: ...
     def trial_finished(self, record: TrialRecord) -> None: ...
     def baseline_measured(self, study: str, baseline: dict) -> None: ...
+    # `calibration`: search.calibration's record (None when the study has none); `pruning`: where the pruner acts
+    def calibration_measured(self, study: str, calibration: dict | None, pruning: str | None) -> None: ...
 
 
 class NullRecorder:
@@ -160,6 +162,9 @@ class NullRecorder:
         pass
 
     def baseline_measured(self, study: str, baseline: dict) -> None:
+        pass
+
+    def calibration_measured(self, study: str, calibration: dict | None, pruning: str | None) -> None:
         pass
 
 
@@ -194,6 +199,9 @@ class JsonlRecorder:
 
     def baseline_measured(self, study: str, baseline: dict) -> None:
         self._write("baseline_measured", {"study": study, "baseline": baseline})
+
+    def calibration_measured(self, study: str, calibration: dict | None, pruning: str | None) -> None:
+        self._write("calibration_measured", {"study": study, "calibration": calibration, "pruning": pruning})
 
     def events(self) -> list[dict]:
         if not self.path.exists():
@@ -257,6 +265,14 @@ class ConsoleRecorder:
 
         self._print(f"  {baseline_text(baseline)}")
 
+    def calibration_measured(self, study: str, calibration: dict | None, pruning: str | None) -> None:
+        from search.calibration import Calibration, report
+
+        if calibration is not None:
+            self._print("  " + report(Calibration.from_dict(calibration)).replace("\n", "\n  "))
+        if pruning is not None:
+            self._print(f"  {pruning}")
+
 
 def _num(item: TrialStart | TrialRecord | TrialProgress) -> str:
     return str(item.number) if item.number is not None else item.trial
@@ -291,3 +307,7 @@ class MultiRecorder:
     def baseline_measured(self, study: str, baseline: dict) -> None:
         for r in self.recorders:
             r.baseline_measured(study, baseline)
+
+    def calibration_measured(self, study: str, calibration: dict | None, pruning: str | None) -> None:
+        for r in self.recorders:
+            r.calibration_measured(study, calibration, pruning)

@@ -207,6 +207,22 @@ class PrunerSection(_Strict):
     n_warmup_steps: int = Field(0, ge=0, le=10**8)  # median: steps before it prunes within a trial
     min_resource: int | None = Field(None, ge=1, le=10**8)  # hyperband / halving / ASHA grace; default eval_every
     reduction_factor: int = Field(3, ge=2, le=100)
+    # A pruner stops trials on intermediate scores, so it acts only at the steps where a calibration (search.
+    # calibration, or `gdt-search calibrate` on the study) found them to rank like final scores; without one the
+    # study warns and does not prune. False prunes on uncalibrated scores anyway.
+    require_calibration: bool = True
+
+
+class CalibrationSection(_Strict):
+    """Calibrate before searching (search.calibration): a sample of configurations trained at the budgets and a
+    longer reference, stored with the study; its verdict tells the pruner where it may act."""
+
+    configurations: int = Field(6, ge=3, le=100, description="configurations sampled from the space")
+    budgets: list[Annotated[int, Field(ge=1, le=10**8)]] | None = Field(
+        None, min_length=1, max_length=10, description="budgets compared (default: trial.steps / 3); trial.steps always"
+    )
+    reference_steps: int | None = Field(None, ge=2, le=10**8, description="the reference (default 4 x trial.steps)")
+    threshold: float = Field(0.6, ge=-1, le=1, description="Kendall tau at which two rankings agree")
 
 
 class SearchSection(_Strict):
@@ -222,6 +238,7 @@ class SearchSection(_Strict):
     # torch CPU threads per trial (None: StudySpec.threads_per_trial shares the cores out, never oversubscribing)
     threads: int | None = Field(None, ge=1, le=1024)
     pruner: PrunerSection = Field(default_factory=PrunerSection)
+    calibration: CalibrationSection | None = None  # set: calibrate first (once per study)
     # A running trial heartbeats every heartbeat_s; once its last beat is grace_s old its worker is dead: the
     # trial is failed and retried. Default grace 2 x heartbeat_s; `gdt-search run` checks at the moment a beat
     # turns stale (not on a polling period after it), so a dead worker's trial is noticed within 2 x heartbeat_s
@@ -631,6 +648,12 @@ def check_spec(spec: StudySpec) -> list[tuple[str, str]]:
         for needed in ("pretrain_root", root):
             if not data.get(needed):
                 problems.append((f"data.{needed}", f"needed with kind 'folders' (proxy {data.get('proxy', 'hmdb51')})"))
+    calibration = spec.search.calibration
+    if calibration is not None:
+        longest = max([*(calibration.budgets or []), spec.trial.steps])
+        if (calibration.reference_steps or 4 * spec.trial.steps) <= longest:
+            why = f"the reference must train longer than every budget compared ({longest} steps)"
+            problems.append(("search.calibration.reference_steps", why))
     if spec.backend == "ray" and spec.search.sampler == "bruteforce":
         problems.append(
             (

@@ -127,6 +127,12 @@ def test_every_field_that_multiplies_work_is_bounded(client, field, value, limit
             "trial.steps",
             ["x search.n_trials 10 x search.seeds 20", "GDT_SEARCH_MAX_TRAIN_CLIPS"],
         ),
+        (  # the search itself is small; calibrating 100 configurations against a 10^6-step reference is not
+            {"trial.steps": 300, "search.n_trials": 10,
+             "search.calibration": {"configurations": 100, "reference_steps": 2_000_000}},
+            "trial.steps",
+            ["+ calibration: search.calibration.configurations 100 x 2000400 steps", "GDT_SEARCH_MAX_TRAIN_CLIPS"],
+        ),
         (
             {"evaluation.clips_per_video": 64, "trial.eval_every": 1, "trial.steps": 10_000, "search.n_trials": 100},
             "evaluation",

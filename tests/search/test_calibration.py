@@ -10,7 +10,7 @@ import pytest
 
 from search.calibration import Calibration, agreement, icc1, kendall_tau, report
 
-from .conftest import tiny_raw
+from .conftest import tiny_raw, tiny_spec
 
 
 def test_kendall_tau_of_hand_made_rankings():
@@ -19,6 +19,17 @@ def test_kendall_tau_of_hand_made_rankings():
     # one adjacent swap among 5: 9 concordant and 1 discordant of 10 pairs -> (9 - 1) / 10
     assert kendall_tau([1, 2, 3, 4, 5], [1, 3, 2, 4, 5]) == pytest.approx(0.8)
     assert kendall_tau([1, 2, 3], [7, 7, 7]) is None  # a constant ranking ranks nothing
+
+
+def test_the_bootstraps_vectorised_tau_is_scipys_tau_b_ties_included():
+    from scipy import stats
+
+    from search.calibration import tau_b_rows
+
+    rng = np.random.default_rng(3)
+    a, b = rng.integers(0, 4, (50, 7)).astype(float), rng.integers(0, 4, (50, 7)).astype(float)  # many ties
+    expected = [stats.kendalltau(x, y)[0] for x, y in zip(a, b, strict=True)]
+    assert np.allclose(tau_b_rows(a, b), expected, equal_nan=True)
 
 
 def test_icc_of_hand_made_matrices():
@@ -135,3 +146,45 @@ def test_gdt_search_calibrate_refuses_a_reference_no_longer_than_the_budgets(tmp
     (tmp_path / "study.json").write_text(json.dumps(tiny_raw(tmp_path)))
     assert main(["calibrate", str(tmp_path / "study.json"), "--reference-steps", "2"]) == 2
     assert "reference_steps (2) must be longer than every budget (2)" in capsys.readouterr().err
+
+
+def test_the_pruning_gate_says_where_a_pruner_may_act(tmp_path):
+    from search.calibration import pruning_gate
+
+    median = {"kind": "median", "n_startup_trials": 1}
+    spec = tiny_spec(tmp_path, trial__steps=300, trial__eval_every=100, search__pruner=median)
+    assert pruning_gate(tiny_spec(tmp_path), None) == (None, None)  # no pruner: nothing to say
+    allowed, said = pruning_gate(spec, None)
+    assert allowed == set() and "not used" in said and "gdt-search calibrate" in said
+    assert pruning_gate(spec, _synthetic()) == ({100}, "pruner 'median' acts at steps 100 (calibrated)")
+    other_budget = tiny_spec(tmp_path, trial__steps=600, trial__eval_every=100, search__pruner=median)
+    allowed, said = pruning_gate(other_budget, _synthetic())
+    assert allowed == set() and "for 300-step trials, the study trains 600 steps" in said
+    anyway = tiny_spec(tmp_path, trial__steps=300, trial__eval_every=100,
+                       search__pruner={**median, "require_calibration": False})  # fmt: skip
+    assert pruning_gate(anyway, None)[0] is None
+
+
+def test_a_calibration_reference_must_be_longer_than_the_budgets(tmp_path):
+    from search.spec import SpecError
+
+    with pytest.raises(SpecError, match="search.calibration.reference_steps"):
+        tiny_spec(tmp_path, search__calibration={"budgets": [1], "reference_steps": 2})  # trial.steps is 2
+
+
+@pytest.mark.slow
+def test_a_study_asking_for_calibration_calibrates_once_before_its_trials(tmp_path):
+    from search.optuna_backend import run_optuna
+    from search.recorder import JsonlRecorder
+
+    spec = tiny_spec(tmp_path, "calibrated-first", search__n_trials=1,
+                     search__calibration={"configurations": 3, "budgets": [1], "reference_steps": 4})  # fmt: skip
+    recorder = JsonlRecorder(tmp_path / "events.jsonl")
+    study = run_optuna(spec, recorder)
+    stored = study.user_attrs["gdt_calibration"]
+    assert sorted(stored["scores"]) == ["1", "2", "4"] and len(stored["configurations"]) == 3
+    events = [e["event"] for e in recorder.events()]
+    assert events.index("calibration_measured") < events.index("trial_finished")  # before any trial
+    run_optuna(spec, recorder)  # resumed: the stored calibration is reused, not measured again
+    first, again = [e for e in recorder.events() if e["event"] == "calibration_measured"]
+    assert again["calibration"] == first["calibration"] == stored

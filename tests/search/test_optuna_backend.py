@@ -7,6 +7,7 @@ import pytest
 from optuna.trial import TrialState
 
 from core.validity import validate
+from search.calibration import Calibration, store_calibration
 from search.optuna_backend import StudyMismatch, counts_as_trained, make_pruner, open_study, run_optuna
 from search.recorder import JsonlRecorder
 from search.runner import report, summarize
@@ -152,22 +153,54 @@ def test_a_failing_trial_is_recorded_with_its_reason_and_the_study_goes_on(tmp_p
     assert "non-finite loss" in events["failed"]["reason"] and "complete" in events
 
 
-def test_median_pruner_stops_a_weak_trial(tmp_path):
+def _calibration(agreeing_steps: set[int]) -> Calibration:
+    """A calibration of 4-step trials whose intermediate scores rank like the final ones at `agreeing_steps`
+    (tau 1) and in reverse at the other steps (tau -1)."""
+    final = [[0.1], [0.2], [0.3]]
+    return Calibration(
+        configurations=["a", "b", "c"], seeds=[0], reference_steps=16, study_steps=4, threshold=0.6,
+        scores={4: final, 16: final},
+        intermediate={step: [0.1, 0.2, 0.3] if step in agreeing_steps else [0.3, 0.2, 0.1] for step in (1, 2, 3)},
+    )  # fmt: skip
+
+
+def _weak_trial_study(tmp_path, calibration: Calibration | None):
+    """A median-pruned study of one trial after a strong trial that reached R@1 = 1 at every step; the tiny world
+    (knock_wood vs knock_metal differ only in sound) keeps a video-only R@1 below 1, so the new trial is weaker
+    and the pruner stops it wherever it is allowed to act."""
     spec = tiny_spec(tmp_path, factors={"TR": {"choices": ["invariant"]}}, trial__steps=4, trial__eval_every=1,
                      search__pruner={"kind": "median", "n_startup_trials": 1}, search__n_trials=1)  # fmt: skip
-    # A strong trial that reached R@1 = 1 at every step; the tiny world (knock_wood vs knock_metal differ only
-    # in sound) keeps a video-only R@1 below 1, so the new trial is weaker and must stop at its first report.
     study = open_study(spec)
     study.add_trial(optuna.trial.create_trial(value=1.0, intermediate_values={1: 1.0, 2: 1.0, 3: 1.0}))
+    if calibration is not None:
+        store_calibration(study, calibration)
     recorder = JsonlRecorder(tmp_path / "events.jsonl")
-    study = run_optuna(spec, recorder)
-    weak = study.get_trials()[-1]
+    return run_optuna(spec, recorder).get_trials()[-1], recorder
+
+
+def test_median_pruner_stops_a_weak_trial_at_the_first_calibrated_step(tmp_path):
+    weak, recorder = _weak_trial_study(tmp_path, _calibration({1, 2, 3}))
     assert weak.state == TrialState.PRUNED
     assert list(weak.intermediate_values) == [1]  # stopped after 1 of 4 steps: 3 steps of compute saved
     assert "MedianPruner at step 1" in weak.user_attrs["pruned"]
     assert [e["state"] for e in finished_events(recorder)] == ["pruned"]
     intermediate = [e for e in recorder.events() if e["event"] == "trial_intermediate"]
     assert [e["step"] for e in intermediate] == [1]
+    (said,) = [e for e in recorder.events() if e["event"] == "calibration_measured"]
+    assert said["pruning"] == "pruner 'median' acts at steps 1, 2, 3 (calibrated)"
+
+
+def test_the_pruner_acts_only_at_steps_the_calibration_found_to_rank_like_final_scores(tmp_path):
+    weak, _ = _weak_trial_study(tmp_path, _calibration({2}))
+    assert weak.state == TrialState.PRUNED and list(weak.intermediate_values) == [1, 2]
+    assert "MedianPruner at step 2" in weak.user_attrs["pruned"]
+
+
+def test_without_a_calibration_the_study_warns_and_does_not_prune(tmp_path):
+    weak, recorder = _weak_trial_study(tmp_path, None)
+    assert weak.state == TrialState.COMPLETE and list(weak.intermediate_values) == [1, 2, 3]
+    (said,) = [e for e in recorder.events() if e["event"] == "calibration_measured"]
+    assert said["calibration"] is None and said["pruning"].startswith("pruner 'median' not used: nothing shows")
 
 
 def test_pruners_are_built_from_the_spec(tmp_path):

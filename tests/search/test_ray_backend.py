@@ -42,7 +42,7 @@ def test_tiny_study_on_ray_with_asha_reaches_the_same_records(tmp_path):
         backend="ray",
         trial__steps=3,
         trial__eval_every=1,
-        search__pruner={"kind": "asha", "reduction_factor": 2},
+        search__pruner={"kind": "asha", "reduction_factor": 2, "require_calibration": False},
         search__n_trials=3,
         search__n_startup_trials=10,
         search__seed=1,
