@@ -75,6 +75,12 @@ def _tiny(argv: list[str], tmp: Path) -> list[str]:
         return argv + extra
     if command == "run":
         return argv + TINY_RUN + ["--storage", f"sqlite:///{tmp / 'run.db'}", "--set", f"ray.storage_path={tmp}/ray"]
+    if command == "calibrate":  # 3 configurations at 1 and 2 steps against a 4-step reference
+        tiny = [*("--configurations", "3", "--budgets", "1", "--reference-steps", "4", "--eval-every", "1")]
+        fields = ["trial.steps=2", "data.world.videos_per_class=3", "data.proxy_videos_per_class=3",
+                  "evaluation.clips_per_video=1", "evaluation.invariance_videos=4"]  # fmt: skip
+        sets = [x for field in fields for x in ("--set", field)]
+        return argv + tiny + sets + ["--storage", f"sqlite:///{tmp / 'calibration.db'}"]
     if command in ("serve", "worker"):
         return argv
     raise AssertionError(f"README command {shlex.join(argv)}: no tiny budget known for it; add one to _tiny")
