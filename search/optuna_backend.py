@@ -28,7 +28,7 @@ from core.threads import apply_threads
 from search.baseline import study_baseline
 from search.calibration import CalibratedPruner, pruning_gate, record_calibration, study_calibration
 from search.objective import OptunaObjective, TrialFailed, TrialInfeasible, counts_as_trained
-from search.proposals import FeasibleSampler
+from search.proposals import CLAIM_ATTR, FeasibleSampler
 from search.recorder import NullRecorder, Recorder, StudyInfo
 from search.space import SearchSpace, data_limits
 from search.spec import StudySpec
@@ -274,7 +274,8 @@ def enqueue_grid(study: optuna.Study, space: SearchSpace) -> int:
 
 
 class StudyBudget:
-    """An optimize callback that stops the study when its budget is spent or nothing new can be trained."""
+    """An optimize callback that stops the study when its budget is spent or nothing new can be trained, or
+    pauses this worker (`waiting`) when the trials other workers are training will spend it."""
 
     def __init__(self, spec: StudySpec, unique_feasible: int | None):
         self.n_trials = spec.search.n_trials
@@ -282,12 +283,29 @@ class StudyBudget:
         self.unique_feasible = unique_feasible
         self.grid = spec.search.sampler == "grid"
         self.reason: str | None = None
+        self.waiting = False
 
     def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         reason = self.exhausted(study)
-        if reason:
+        self.waiting = not reason and self.in_flight(study)
+        if reason or self.waiting:
             self.reason = reason
             study.stop()
+
+    def in_flight(self, study: optuna.Study) -> bool:
+        """Whether the trials being trained will spend the budget (or take the last untried configurations): a
+        new trial now would train one more than asked for (2 workers, n_trials 12: 13 trained) or duplicate one
+        of them. The worker waits for them instead (`wait_in_flight`); if one dies, its retry is trained."""
+        trials = study.get_trials(deepcopy=False)
+        # Every running trial: one just created has not yet said it trains (steered proposals nearly always do).
+        running = [t for t in trials if t.state == TrialState.RUNNING]
+        if not running:
+            return False
+        trained = [t for t in trials if t.user_attrs.get("trained") and counts_as_trained(t)]
+        if self.n_trials is not None and len(trained) + len(running) >= self.n_trials:
+            return True
+        keys = {t.user_attrs.get("equivalence_key") or t.system_attrs.get(CLAIM_ATTR) for t in trained + running}
+        return self.unique_feasible is not None and len(keys - {None}) >= self.unique_feasible
 
     def exhausted(self, study: optuna.Study) -> str | None:
         trials = study.get_trials(deepcopy=False)
@@ -309,6 +327,19 @@ class StudyBudget:
         if idle >= self.max_idle:
             return f"the last {idle} proposals were all infeasible or already trained"
         return None
+
+
+def wait_in_flight(study: optuna.Study, budget: StudyBudget, heartbeat_s: float, deadline: float | None) -> bool:
+    """Wait until the trials other workers are training have ended (a dead worker's is failed once its heartbeat
+    is stale, so the wait ends); False if `deadline` (time.monotonic) passes first."""
+    while budget.in_flight(study):
+        if deadline is not None and time.monotonic() >= deadline:
+            return False
+        with warnings.catch_warnings():  # experimental in Optuna, and used as documented
+            warnings.simplefilter("ignore", ExperimentalWarning)
+            optuna.storages.fail_stale_trials(study)
+        time.sleep(min(1.0, heartbeat_s))
+    return True
 
 
 def study_info(spec: StudySpec, backend: str | None = None) -> StudyInfo:
@@ -357,7 +388,14 @@ def optimize(
                 callbacks=[budget],
                 gc_after_trial=False,
             )
-            return budget.reason
+            if not budget.waiting:
+                return budget.reason
+            if not wait_in_flight(study, budget, spec.search.heartbeat_s, deadline):
+                return None  # the timeout came first
+            stopped = budget.exhausted(study)
+            if stopped:
+                return stopped
+            # a trial being trained ended without counting (its worker died; its retry is queued): go on
         except ValueError as error:
             # Two workers can claim the same re-queued trial on SQLite (no SELECT ... FOR UPDATE); the one that
             # finishes first is recorded, the other's `tell` is refused. That is no reason to stop this worker.

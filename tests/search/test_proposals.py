@@ -6,6 +6,9 @@ the configuration, so each study takes seconds."""
 
 from __future__ import annotations
 
+import threading
+import time
+
 import optuna
 import pytest
 from optuna.distributions import CategoricalDistribution
@@ -149,3 +152,26 @@ def test_an_infinite_space_is_steered_too(tmp_path, no_training):
     assert optimize(spec, space=SearchSpace(spec)) == "20 trials trained (n_trials = 20)"
     progress = study_progress(open_study(spec), 20)
     assert (progress.trained, progress.duplicates, progress.infeasible) == (20, 0, 0)
+
+
+def test_two_workers_train_exactly_the_budget(tmp_path, monkeypatch):
+    # Two workers on one study (threads here; processes in gdt-search run), 0.3 s per trial. Before, the worker
+    # that finished the 11th trial started a 13th while the other still trained the 12th: "trained 13 of 12".
+    # Now it waits for the trials in flight and stops if they spend the budget.
+    def slow(*args, **kwargs):
+        time.sleep(0.3)
+        return synthetic(*args, **kwargs)
+
+    monkeypatch.setattr(objective, "train_candidate", slow)
+    spec = table1(tmp_path, 0, **{"search.workers": 2})
+    space = SearchSpace(spec)
+    open_study(spec)  # created once, before the workers race to open it
+    reasons: list = []
+    workers = [threading.Thread(target=lambda w=w: reasons.append(optimize(spec, None, w, space))) for w in (0, 1)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=120)
+    progress = study_progress(open_study(spec), spec.search.n_trials)
+    assert (progress.trained, progress.duplicates, progress.infeasible) == (12, 0, 0)
+    assert reasons == ["12 trials trained (n_trials = 12)"] * 2
