@@ -15,6 +15,8 @@ from typing import Protocol
 import numpy as np
 import torch
 
+from core.factors import CATALOGUE
+
 
 class ClipSource(Protocol):
     """Decoded videos: what the clip cache and the in-memory procedural world both provide."""
@@ -90,17 +92,52 @@ class ClipTooShort(ValueError):
     """A video cannot hold the span a clip needs (clip length x playback speed)."""
 
 
+@dataclass(frozen=True)
+class ClipCut:
+    """How each clip of a batch is cut from its video: what the factors with a `Cut` (core.factors) say.
+
+    video: which video; start_fraction: where the clip starts in the room the video leaves it (0 first,
+    1 last); speed: playback speed (frame stride, waveform resampling); reversed: frames and waveform played
+    backwards; audio: the clip is the video's sound, not its frames."""
+
+    video: np.ndarray
+    start_fraction: np.ndarray
+    speed: np.ndarray
+    reversed: np.ndarray
+    audio: np.ndarray
+
+    @classmethod
+    def of(cls, values: Mapping[str, torch.Tensor]) -> ClipCut:
+        """The cut of every clip from its factor values; a factor without values leaves clips as they are."""
+        n = len(values["DS"])
+        fields = {}
+        for factor in CATALOGUE.values():
+            if factor.cut is None:
+                continue
+            given = values.get(factor.name)
+            if given is None and factor.cut.neutral is None:
+                raise KeyError(f"clips need a value of {factor.name} per clip")
+            given = given if given is not None else torch.full((n,), factor.cut.neutral, dtype=factor.cut.dtype)
+            fields[factor.cut.field] = given.numpy()
+        return cls(
+            video=fields["video"],
+            start_fraction=fields["start_fraction"].astype(np.float64),
+            speed=fields["speed"].astype(np.float64),
+            reversed=fields["reversed"].astype(bool),
+            audio=fields["audio"].astype(bool),
+        )
+
+
 def gather_clips(source: ClipSource, values: Mapping[str, torch.Tensor], spec: ClipSpec) -> RawClips:
-    """Read one clip per tuple from `source`, applying TS (start), SP (stride) and TR (order).
+    """Read one clip per tuple from `source`, cut as its factor values say (`ClipCut`).
 
     `values` holds the concrete value of every factor per tuple (`GDTBatch.values`, or clips chosen
     by hand for evaluation): DS video, TS start fraction, SP speed, TR 0/1, MOD 0 video / 1 audio.
     """
-    video_of = values["DS"].numpy()
-    speed = values["SP"].numpy().astype(np.float64)
-    start_fraction = values["TS"].numpy().astype(np.float64)
-    reversed_ = values["TR"].numpy().astype(bool)
-    is_audio = values["MOD"].numpy().astype(bool)
+    cut = ClipCut.of(values)
+    video_of, speed, start_fraction, reversed_, is_audio = (
+        cut.video, cut.speed, cut.start_fraction, cut.reversed, cut.audio
+    )
     clip_seconds = spec.seconds(source.fps)
 
     video_rows = np.flatnonzero(~is_audio)

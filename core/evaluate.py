@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from core.augment import AugmentSpec, BatchAugmenter
 from core.clips import ClipSource, ClipSpec, gather_clips
 from core.encoders import AVEncoders
+from core.factors import CATALOGUE
 from core.proxy_metrics import (
     Invariance,
     ProxyScores,
@@ -60,16 +61,19 @@ class Evaluation:
     seconds: float
 
 
-def clip_values(videos: np.ndarray, starts: np.ndarray, tr: int = 0, sp: float = 1.0, mod: int = 0) -> dict:
-    """Factor values for one clip per (video, start) pair: the evaluation's hand-picked transformations."""
+def clip_values(videos: np.ndarray, starts: np.ndarray, **chosen: float) -> dict:
+    """Factor values for one clip per (video, start) pair: the evaluation's hand-picked transformations.
+
+    Every factor that cuts clips (core.factors `Cut`) takes its neutral value (forward, 1x, the frames)
+    unless `chosen` gives another, by factor name: `clip_values(videos, starts, TR=1)` reversed clips."""
     n = len(videos)
-    return {
-        "DS": torch.as_tensor(videos, dtype=torch.long),
-        "TS": torch.as_tensor(starts, dtype=torch.float32),
-        "TR": torch.full((n,), tr, dtype=torch.long),
-        "SP": torch.full((n,), sp, dtype=torch.float32),
-        "MOD": torch.full((n,), mod, dtype=torch.long),
-    }
+    values = {"DS": torch.as_tensor(videos, dtype=torch.long), "TS": torch.as_tensor(starts, dtype=torch.float32)}
+    for factor in CATALOGUE.values():
+        if factor.cut is not None and factor.name not in values:
+            values[factor.name] = torch.full((n,), chosen.pop(factor.name, factor.cut.neutral), dtype=factor.cut.dtype)
+    if chosen:
+        raise ValueError(f"clip_values: {', '.join(chosen)} do not cut clips (factors: {', '.join(CATALOGUE)})")
+    return values
 
 
 class FeatureExtractor:
@@ -116,33 +120,36 @@ class Standardiser:
 def factor_invariance(
     extract: FeatureExtractor, videos: np.ndarray, spec: EvalSpec, standardise: Standardiser
 ) -> dict[str, Invariance]:
-    """Measured invariance of the frozen features to TR, TS and SP, and of the embeddings to MOD.
+    """Measured invariance to every factor with a `Probe` (core.factors), in catalogue order.
 
-    TR: a clip vs the same clip reversed. TS: the first vs the last clip of the video. SP: a clip at
-    1x vs 2x (only when the videos are long enough). MOD: the video vs the audio embedding of a clip
-    (after the heads, the only space the two modalities share), each modality centred on its own mean:
-    when every compared pair is cross-modal, eq. (1) is blind to a constant offset between the two
-    modalities' embeddings, and uncentred that offset hides the alignment (measured after 100 steps,
-    MOD invariant: 0.05 uncentred vs 0.33 centred; MOD off: 0.00 both).
+    Standardised backbone features, except where the probe compares embeddings: MOD, a clip's video vs
+    its audio embedding (after the heads, the only space the two modalities share), each modality centred
+    on its own mean: when every compared pair is cross-modal, eq. (1) is blind to a constant offset between
+    the two modalities' embeddings, and uncentred that offset hides the alignment (measured after 100
+    steps, MOD invariant: 0.05 uncentred vs 0.33 centred; MOD off: 0.00 both). A probe at a faster speed
+    is measured only where every video holds the longer span.
     """
-    middle = np.full(len(videos), 0.5)
+    measured: dict[tuple, torch.Tensor] = {}  # clips at the same values are encoded once (TR and SP share a side)
 
-    def features(**clip) -> torch.Tensor:
-        return standardise(extract(clip_values(videos, clip.pop("starts", middle), **clip), spec.chunk))
+    def features(at: tuple[tuple[str, float], ...], embeddings: bool) -> torch.Tensor:
+        if (at, embeddings) not in measured:
+            chosen = dict(at)
+            starts = np.full(len(videos), chosen.pop("TS", 0.5))
+            modality = "audio" if chosen.get("MOD") == 1 else "video"
+            out = extract(clip_values(videos, starts, **chosen), spec.chunk, modality=modality, head=embeddings)
+            measured[(at, embeddings)] = out - out.mean(dim=0) if embeddings else standardise(out)
+        return measured[(at, embeddings)]
 
-    base = features()
-    result = {
-        "TR": measured_invariance(base, features(tr=1)),
-        "TS": measured_invariance(features(starts=np.zeros(len(videos))), features(starts=np.ones(len(videos)))),
-    }
     shortest = min(len(extract.source.frames(int(v))) for v in videos) / extract.source.fps
-    if 2 * extract.clip_spec.seconds(extract.source.fps) <= shortest:
-        result["SP"] = measured_invariance(base, features(sp=2.0))
-    video_embedding = extract(clip_values(videos, middle), spec.chunk, head=True)
-    audio_embedding = extract(clip_values(videos, middle, mod=1), spec.chunk, modality="audio", head=True)
-    result["MOD"] = measured_invariance(
-        video_embedding - video_embedding.mean(dim=0), audio_embedding - audio_embedding.mean(dim=0)
-    )
+    result = {}
+    for name, factor in CATALOGUE.items():
+        probe = factor.probe
+        if probe is None:
+            continue
+        speed = max(dict(side).get("SP", 1.0) for side in (probe.a, probe.b))
+        if speed > 1 and speed * extract.clip_spec.seconds(extract.source.fps) > shortest:
+            continue
+        result[name] = measured_invariance(features(probe.a, probe.embeddings), features(probe.b, probe.embeddings))
     return result
 
 

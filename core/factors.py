@@ -3,7 +3,9 @@
 A factor is one component t_m of a GDT tuple T = (t_1, ..., t_M). Its definition says what values
 exist, which choices (invariant / distinctive / ignore / off) make sense for it, and how K values are
 drawn for each branch of the hierarchical batch. Nothing here knows about the loss: the loss only
-sees the choices and the slot tensor, so adding a factor means adding one entry to `CATALOGUE`.
+sees the choices and the slot tensor, so adding a factor means adding one entry to `CATALOGUE`: with a
+`Cut` the data layer cuts clips by it (`core.clips.gather_clips`), with a `Probe` the evaluation measures
+the trained representation's invariance to it (`core.evaluate.factor_invariance`).
 """
 
 from __future__ import annotations
@@ -34,6 +36,32 @@ Draw = Callable[[torch.Generator, int, int], torch.Tensor]
 
 
 @dataclass(frozen=True)
+class Cut:
+    """How a factor's value shapes a clip as it is read from its video (`core.clips.gather_clips`).
+
+    `field` names the attribute of `core.clips.ClipCut` the value sets (the data layer knows how to cut by
+    video, start, speed, reversal and modality), `dtype` the dtype of its values, and `neutral` the value
+    of a clip the factor leaves as it is: hand-picked clips (evaluation) take it unless told otherwise."""
+
+    field: str
+    dtype: torch.dtype
+    neutral: float | None = None
+
+
+@dataclass(frozen=True)
+class Probe:
+    """How the invariance of a trained representation to a factor is measured (`core.evaluate`): the
+    features of clips cut at values `a` against the same clips cut at values `b` (factor -> value; TS 0.5,
+    the middle clip, and every other factor's neutral value unless given). `embeddings`: compare the head
+    embeddings, each side centred, instead of the standardised backbone features (the only space that the
+    video and the audio of a clip share)."""
+
+    a: tuple[tuple[str, float], ...] = ()
+    b: tuple[tuple[str, float], ...] = ()
+    embeddings: bool = False
+
+
+@dataclass(frozen=True)
 class Factor:
     """One transformation factor.
 
@@ -49,6 +77,8 @@ class Factor:
     categories: tuple[float, ...] = ()
     off_value: int | None = None
     draw: Draw | None = None
+    cut: Cut | None = None  # how its value cuts a clip (None: it acts later, e.g. AUG in core.augment)
+    probe: Probe | None = None  # how its measured invariance is probed (None: not measured)
 
     @property
     def max_k(self) -> int | None:
@@ -95,12 +125,15 @@ DS = Factor(
     name="DS",
     summary="data sampling: which video; always distinctive (K_i videos per batch)",
     allowed=frozenset({Choice.DISTINCTIVE}),
+    cut=Cut("video", torch.long),
 )
 TS = Factor(
     name="TS",
     summary="time shift: where in the video the clip starts (off: one random start per clip)",
     allowed=ALL_CHOICES,
     draw=_draw_time_shift,
+    cut=Cut("start_fraction", torch.float32, neutral=0.5),
+    probe=Probe(a=(("TS", 0.0),), b=(("TS", 1.0),)),  # the first vs the last clip of the video
 )
 MOD = Factor(
     name="MOD",
@@ -108,6 +141,8 @@ MOD = Factor(
     allowed=frozenset({Choice.INVARIANT, Choice.OFF}),
     categories=(0, 1),
     off_value=0,
+    cut=Cut("audio", torch.long, neutral=0),
+    probe=Probe(b=(("MOD", 1),), embeddings=True),  # a clip's video vs its audio embedding
 )
 TR = Factor(
     name="TR",
@@ -115,6 +150,8 @@ TR = Factor(
     allowed=ALL_CHOICES,
     categories=(0, 1),
     off_value=0,
+    cut=Cut("reversed", torch.long, neutral=0),
+    probe=Probe(b=(("TR", 1),)),  # a clip vs the same clip reversed
 )
 SP = Factor(
     name="SP",
@@ -122,6 +159,8 @@ SP = Factor(
     allowed=ALL_CHOICES,
     categories=(1.0, 2.0, 4.0, 8.0),
     off_value=0,
+    cut=Cut("speed", torch.float32, neutral=1.0),
+    probe=Probe(b=(("SP", 2.0),)),  # a clip at 1x vs 2x (measured where the videos are long enough)
 )
 AUG = Factor(
     name="AUG",
@@ -130,6 +169,6 @@ AUG = Factor(
     draw=_draw_seed,
 )
 
-# Catalogue order is the default sampling order of the hierarchy: (i, tau, m, r, speed, g) as in the
-# ICCV paper's (i, tau, m, r, g). DS must come first: it is the root of every batch.
+# Catalogue order is the default sampling order of the hierarchy: (i, tau, m, r, speed, g) as in the ICCV
+# paper's (i, tau, m, r, g). DS must come first: it is the root of every batch.
 CATALOGUE: dict[str, Factor] = {f.name: f for f in (DS, TS, MOD, TR, SP, AUG)}

@@ -69,3 +69,32 @@ def test_evaluation_is_deterministic(tiny_proxy):
     assert a.scores == b.scores
     assert {k: v.score for k, v in a.invariance.items()} == {k: v.score for k, v in b.invariance.items()}
     assert np.isfinite(a.seconds)
+
+
+def test_a_factor_with_a_cut_and_a_probe_is_cut_and_measured_from_the_catalogue_alone(tiny_proxy, monkeypatch):
+    """The data layer and the evaluation read the catalogue, not factor names: time reversal registered under
+    another name is cut and measured under that name, with the same numbers."""
+    import dataclasses
+
+    import torch
+
+    from core.clips import gather_clips
+    from core.evaluate import clip_values
+    from core.factors import CATALOGUE, TR, Probe
+
+    model = _handmade(TimeDirection(), 6)
+    before = evaluate(model, tiny_proxy, EvalSpec(clips_per_video=1), CLIP, AUGMENT).invariance["TR"].score
+    renamed = dataclasses.replace(TR, name="REV", probe=Probe(b=(("REV", 1),)))
+    catalogue = {("REV" if name == "TR" else name): (renamed if name == "TR" else f) for name, f in CATALOGUE.items()}
+    monkeypatch.setattr("core.factors.CATALOGUE", catalogue)
+    monkeypatch.setattr("core.clips.CATALOGUE", catalogue)
+    monkeypatch.setattr("core.evaluate.CATALOGUE", catalogue)
+
+    videos, middle = np.array([0, 1]), np.array([0.5, 0.5])
+    forward = gather_clips(tiny_proxy.source, clip_values(videos, middle), CLIP).video
+    backward = gather_clips(tiny_proxy.source, clip_values(videos, middle, REV=1), CLIP).video
+    assert torch.equal(backward, forward.flip(1))  # frames in reverse order
+    with pytest.raises(ValueError, match="TR do not cut clips"):
+        clip_values(videos, middle, TR=1)
+    after = evaluate(model, tiny_proxy, EvalSpec(clips_per_video=1), CLIP, AUGMENT).invariance
+    assert "TR" not in after and after["REV"].score == pytest.approx(before)
