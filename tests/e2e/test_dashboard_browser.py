@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from benchmarks.synthetic_study import populate
+from search.calibration import Calibration
 from tests.api.conftest import LiveServer, settings_for, tiny_spec
 from tests.api.helpers import claim_for, record
 from tests.e2e.browser import screenshot, watched
@@ -118,7 +119,12 @@ def test_the_effects_panel_draws_each_paired_effect_with_its_interval(sqlite_url
     effect is drawn as a point with its 95 % interval as an error bar, and the rest is named in the note."""
     with LiveServer(settings_for(sqlite_url, reaper_in_api=False)) as server, server.client() as client:
         study_id = client.post("/studies", json=tiny_spec("effects-panel", n_trials=20)).json()["id"]
+        final = [[0.1], [0.2], [0.3]]
+        calibration = Calibration(["a", "b", "c"], [0], reference_steps=8, study_steps=2, threshold=0.6,
+                                  scores={1: [[0.3], [0.1], [0.2]], 2: final, 8: final},
+                                  intermediate={1: [0.1, 0.2, 0.3]}).as_dict()  # fmt: skip
         _, recorder = claim_for(sqlite_url)
+        recorder.calibration_measured("effects-panel", calibration, "pruner 'median' acts at steps 1 (calibrated)")
         for number, config, params, values in SAMPLES:
             record(recorder, number, "complete", params=params, config=config, seed_values=values, n_classes=4)
         effects = client.get(f"/studies/{study_id}/effects").json()["effects"]
@@ -142,6 +148,14 @@ def test_the_effects_panel_draws_each_paired_effect_with_its_interval(sqlite_url
         assert summary(page, "plot-history")["chance"] == pytest.approx(0.25)
         assert page.locator("#table1 tbody tr.best-set").count() == 1
         assert "best mean 0.900 [" in page.text_content("#study-best-set")
+        # the calibration (search.calibration) and where the pruner acts, as recorded
+        assert page.text_content("#study-calibration-summary") == (
+            "Calibration: 2 steps rank like the 8-step reference (τ ≥ 0.6)"
+        )
+        lines = page.eval_on_selector_all("#study-calibration-lines li", "items => items.map(i => i.textContent)")
+        assert lines[1].startswith("1 steps: τ −0.33") and lines[2].startswith("2 steps: τ +1.00")
+        assert lines[3] == "intermediate at step 1: τ +1.00 [+1.00, +1.00] vs the final scores"
+        assert lines[-1] == "pruner 'median' acts at steps 1 (calibrated)"
         seen.assert_clean()
         screenshot(page, tmp_path / "dashboard-effects.png")
 

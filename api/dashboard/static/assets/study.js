@@ -26,9 +26,9 @@ function renderSummary(study) {
   status.className = `status ${study.status}`;
   const p = study.progress;
   const counts = Object.entries(p.counts).map(([k, v]) => `${k} ${v}`).join(", ");
-  document.getElementById("study-progress").textContent =
-    `${p.total}${p.n_trials ? ` / ${p.n_trials}` : ""} trials${counts ? ` (${counts})` : ""}`;
-  document.getElementById("progress-bar").style.width = p.n_trials ? `${Math.min(100, (100 * p.total) / p.n_trials)}%` : "0";
+  // the budget counts trained configurations; duplicates and infeasible proposals are beside it, never in it
+  document.getElementById("study-progress").textContent = p.text || `${p.total} trials${counts ? ` (${counts})` : ""}`;
+  document.getElementById("progress-bar").style.width = p.n_trials ? `${Math.min(100, (100 * p.trained) / p.n_trials)}%` : "0";
   const objective = study.objective.score || "score";
   document.getElementById("study-best").textContent = study.best
     ? `best ${objective} ${fmt(study.best.score)} — #${study.best.number} ${study.best.config}` : "no completed trial yet";
@@ -38,6 +38,35 @@ function renderSummary(study) {
   error.textContent = study.error || "";
   error.hidden = !study.error;
   renderDataReport(study.data_report);
+  renderCalibration(study.calibration, study.pruning);
+}
+
+// search.calibration: does the study's trial rank configurations like a longer one, and where may its pruner act?
+function renderCalibration(calibration, pruning) {
+  const node = document.getElementById("study-calibration");
+  node.hidden = !calibration && !pruning;
+  if (node.hidden) return;
+  const tau = (a) => a.tau === null ? "no ranking" : `τ ${signed(a.tau)}${a.low === null ? "" : ` [${signed(a.low)}, ${signed(a.high)}]`}`;
+  const lines = [];
+  let head = "Calibration: none measured";
+  if (calibration) {
+    const c = calibration;
+    head = c.recommended_steps === null
+      ? `Calibration: no budget tried ranks like the ${c.reference_steps}-step reference (τ ≥ ${c.threshold})`
+      : `Calibration: ${c.recommended_steps} steps rank like the ${c.reference_steps}-step reference (τ ≥ ${c.threshold})`;
+    lines.push(`${c.configurations.length} configurations × ${c.seeds.length} seed(s)`);
+    for (const [steps, a] of Object.entries(c.budgets)) {
+      lines.push(`${steps} steps: ${tau(a)} vs the reference${a.icc === null ? "" : `; ICC ${fmt(a.icc)}`}`);
+    }
+    for (const [step, a] of Object.entries(c.steps)) lines.push(`intermediate at step ${step}: ${tau(a)} vs the final scores`);
+  }
+  if (pruning) lines.push(pruning);
+  document.getElementById("study-calibration-summary").textContent = head;
+  document.getElementById("study-calibration-lines").replaceChildren(...lines.map((line) => el("li", {}, line)));
+}
+
+function signed(x) {
+  return `${x >= 0 ? "+" : "−"}${Math.abs(x).toFixed(2)}`;
 }
 
 // search.best: the best by mean over seeds with its interval, the configurations the seeds cannot tell apart from
