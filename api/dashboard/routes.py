@@ -22,7 +22,7 @@ from api import queries
 from api.dashboard import panels
 from api.dashboard.frame import FrameCache, StudyFrame
 from api.db import Database
-from api.params import Offset, StudyId
+from api.params import Offset, StudyId, TrialNumber
 
 STATIC = FilePath(__file__).parent / "static"
 STUDY_PAGE_SIZE = 50
@@ -49,6 +49,10 @@ def _pages() -> APIRouter:
     @router.get("/dashboard/studies/{study_id}")
     def study_page(study_id: StudyId):
         return FileResponse(STATIC / "study.html", headers={"Cache-Control": "no-cache"})
+
+    @router.get("/dashboard/studies/{study_id}/trials/{number}")
+    def trial_page(study_id: StudyId, number: TrialNumber):
+        return FileResponse(STATIC / "trial.html", headers={"Cache-Control": "no-cache"})
 
     return router
 

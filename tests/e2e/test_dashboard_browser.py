@@ -104,6 +104,29 @@ def test_a_running_study_is_drawn_live_and_every_panel_shows_its_data(served, co
     seen.assert_clean()
     screenshot(page, tmp_path / "dashboard-study.png")
 
+    # A Table 1 row opens its trial's page (issue 13, item 8): configuration, seeds, scores, invariance, curve
+    # with the final score and the references, and the replay record, as GET /studies/{id}/trials/{n} has them.
+    page.locator("#table1 tbody tr").first.click()
+    page.wait_for_url(f"**/dashboard/studies/{study_id}/trials/*")
+    page.wait_for_selector("body[data-ready='1']", timeout=60_000)
+    number = int(page.url.rsplit("/", 1)[1])
+    trial = httpx.get(f"{served}/studies/{study_id}/trials/{number}").json()
+    assert page.text_content("#trial-title") == f"#{number} {trial['config']}"
+    assert page.text_content("#trial-state") == trial["state"]
+    seeds = page.eval_on_selector_all("#trial-seeds tbody tr", "rows => rows.map(r => r.cells[1].textContent)")
+    assert seeds == [f"{s['values'][0]:.3f}" for s in trial["replay"]["seeds"]] and len(seeds) == 2
+    configuration = page.text_content("#trial-configuration")
+    assert all(f"{s['choice']} (K = {s['k']})" in configuration for s in trial["replay"]["settings"].values())
+    assert f"{trial['scores']['r_at_1']:.3f}" in page.text_content("#trial-scores")
+    invariance = page.eval_on_selector_all("#trial-invariance tbody th", "ths => ths.map(th => th.textContent)")
+    assert set(invariance) == set(trial["invariance"])
+    curve = summary(page, "plot-trial-curve")
+    assert curve["intermediate"] == len(trial["intermediate"]) and curve["final"] == pytest.approx(trial["score"])
+    assert (curve["chance"], curve["baseline"]) == (pytest.approx(chance), pytest.approx(baseline["mean"]))
+    assert json.loads(page.text_content("#trial-replay")) == trial["replay"]
+    seen.assert_clean()
+    screenshot(page, tmp_path / "dashboard-trial.png")
+
     listing = watched(context)
     listing.page.goto(f"{served}/dashboard")
     listing.page.wait_for_selector("body[data-ready='1']")

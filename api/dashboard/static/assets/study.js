@@ -135,11 +135,13 @@ async function loadTable() {
     sortHeader("trials", "n"), el("th", {}, "states"), sortHeader("seeds", "n_seeds"),
     sortHeader("score (mean [95 % CI])", "score"), sortHeader("best", "best"),
     ...page.metrics.map((m) => sortHeader(METRIC_NAMES[m] || m, m)));
+  // A row opens its (first) trial's page: configuration, seeds, curve, scores, invariance, replay record.
+  const trialPage = (row) => `/dashboard/studies/${studyId}/trials/${row.first_trial}`;
   const rows = page.rows.map((row, i) => el("tr", {
-    class: row.in_best_set ? "best-set" : null,
-    title: row.in_best_set ? "the best, or statistically indistinguishable from it" : null,
-    dataset: { config: row.config, hyper: JSON.stringify(row.hyper) } },
-    el("td", { class: "num" }, String(page.offset + i + 1)),
+    class: `linked${row.in_best_set ? " best-set" : ""}`,
+    title: `${row.in_best_set ? "the best, or statistically indistinguishable from it; " : ""}open trial #${row.first_trial}`,
+    dataset: { config: row.config, hyper: JSON.stringify(row.hyper), trial: row.first_trial } },
+    el("td", { class: "num" }, el("a", { href: trialPage(row) }, String(page.offset + i + 1))),
     ...page.factors.map((f) => choiceCell(row.factors[f])),
     ...page.hyper.map((h) => el("td", { class: "num" }, row.hyper[h] === undefined ? "" : String(row.hyper[h]))),
     el("td", { class: "num" }, String(row.n)),
@@ -150,6 +152,7 @@ async function loadTable() {
     ...page.metrics.map((m) => el("td", { class: "num" }, fmt(row.metrics[m]))),
   ));
   document.querySelector("#table1 thead").replaceChildren(head);
+  rows.forEach((tr, i) => { tr.onclick = (event) => { if (!event.target.closest("a")) location.href = trialPage(page.rows[i]); }; });
   document.querySelector("#table1 tbody").replaceChildren(...rows);
   const where = { offset: page.offset, shown: page.rows.length, total: page.total, limit: table.limit, what: "configurations " };
   renderPager(document.getElementById("table1-pager"), where, (offset) => { table.offset = offset; loadTable().catch(showError); });
