@@ -141,15 +141,17 @@ def learning_curves(frame: StudyFrame, n_curves: int = 20) -> dict:
     by_step = values.groupby("step")["value"]
     band = by_step.quantile([0.1, 0.5, 0.9]).unstack()
     trials = frame.trials.set_index("number")
+    final = frame.complete.set_index("number")["score"]  # a completed curve ends at its final score
     best = frame.complete.nlargest(n_curves, "score")["number"].tolist()
     pruned = trials.index[trials["state"] == "pruned"].tolist()[-n_curves:]
     curves = []
     for state, numbers in (("complete", best), ("pruned", pruned)):
         chosen = values[values["number"].isin(numbers)].sort_values(["number", "step"])
         for number, rows in chosen.groupby("number"):
-            curves.append(
-                {"number": int(number), "state": state, "step": rows["step"].tolist(), "value": _numbers(rows["value"])}
-            )
+            curves.append({
+                "number": int(number), "state": state, "step": rows["step"].tolist(), "value": _numbers(rows["value"]),
+                "final": _number(final.get(number)) if state == "complete" else None,
+            })  # fmt: skip
     return {
         "steps": band.index.tolist(),
         "p10": _numbers(band[0.1]),

@@ -123,6 +123,7 @@ def _data(db: Database, read: list, get_study: Callable, responses: dict) -> API
         out: dict[str, Any] = {"fingerprint": stamp, "study": study.model_dump(mode="json", exclude={"spec"})}
         out["study"]["notes"] = study.spec.get("notes", "")
         out["study"]["objective"] = study.spec.get("objective", {})
+        out["study"]["trial_steps"] = study.spec.get("trial", {}).get("steps")  # where a curve's final score sits
         if since == stamp:
             return {**out, "changed": False}
         drawn = memo.get((study_id, frame.fingerprint, "overview"), lambda: overview_panels(frame))

@@ -97,6 +97,9 @@ def test_a_running_study_is_drawn_live_and_every_panel_shows_its_data(served, co
     tried = {t["config"].split("TR=")[1][0] for t in complete}  # i, d or o(ff)
     assert sum(effects["TR"].values()) == len(complete) and {c[0] for c in effects["TR"]} == tried
     assert summary(page, "plot-curves")["trials"] >= 1 and summary(page, "plot-curves")["steps"] == 2
+    # every completed curve drawn ends at its trial's final score, at the budget's step (6)
+    finals = page.eval_on_selector_all("#plot-curves g.curve.complete circle.final", "cs => cs.length")
+    assert finals == summary(page, "plot-curves")["finals"] == page.locator("#plot-curves g.curve.complete").count() > 0
     assert summary(page, "plot-pareto")["total"] == len(complete) and summary(page, "plot-pareto")["front"] >= 1
     assert summary(page, "plot-parallel")["axes"][-1] == "score"
     # Parameter importance needs a searched parameter that varied; it is drawn or says why not.

@@ -143,25 +143,33 @@ export function drawParallel(id, parallel) {
     { shown: parallel.shown, total: parallel.total, axes: parallel.dimensions.map((d) => d.label) });
 }
 
-export function drawCurves(id, curves, refs) {
+// `finalStep`: the trials' budget, where each completed curve ends at its final score (a marker).
+export function drawCurves(id, curves, refs, finalStep = null) {
   if (!curves.steps.length) return empty(id, "no intermediate value reported yet");
-  const values = [...curves.p10, ...curves.p90, ...curves.curves.flatMap((c) => c.value)];
+  const finals = finalStep === null ? [] : curves.curves.filter((t) => t.final !== null && t.final !== undefined);
+  const values = [...curves.p10, ...curves.p90, ...curves.curves.flatMap((c) => c.value), ...finals.map((t) => t.final)];
   return draw(id, (div) => {
-    const c = chart(div, { x: { domain: extent(curves.steps) }, y: { domain: extent(withRefs(values, refs)) },
-      xTitle: "step", yTitle: "intermediate score" });
+    const steps = finals.length ? [...curves.steps, finalStep] : curves.steps;
+    const c = chart(div, { x: { domain: extent(steps) }, y: { domain: extent(withRefs(values, refs)) },
+      xTitle: "step", yTitle: "intermediate score (marker: final)" });
     c.plot.append(tip(node("path", { d: bandPath(curves.steps, curves.p10, curves.p90, c.x, c.y), fill: "#8c8c8c", "fill-opacity": 0.25 }),
       "10–90% of trials"));
     c.plot.append(tip(node("path", { d: linePath(curves.steps, curves.p50, c.x, c.y), fill: "none", stroke: "#444", "stroke-width": 2 }), "median"));
     for (const t of curves.curves) {
       const colour = t.state === "pruned" ? RED : BLUE;
       const g = node("g", { class: `curve ${t.state}`, stroke: colour, fill: colour });
-      g.append(node("path", { d: linePath(t.step, t.value, c.x, c.y), fill: "none", "stroke-dasharray": t.state === "pruned" ? "2 3" : null }));
+      const ended = finals.includes(t);
+      const xs = ended ? [...t.step, finalStep] : t.step, ys = ended ? [...t.value, t.final] : t.value;
+      g.append(node("path", { d: linePath(xs, ys, c.x, c.y), fill: "none", "stroke-dasharray": t.state === "pruned" ? "2 3" : null }));
       t.step.forEach((s, i) => { if (t.value[i] !== null) g.append(node("circle", { cx: c.x(s), cy: c.y(t.value[i]), r: 2, stroke: "none" })); });
-      c.plot.append(tip(g, `#${t.number} (${t.state}): ${t.step.map((s, i) => `step ${s} ${f3(t.value[i])}`).join(", ")}`));
+      if (ended) g.append(node("circle", { cx: c.x(finalStep), cy: c.y(t.final), r: 4, stroke: "none", class: "final" }));
+      const text = t.step.map((s, i) => `step ${s} ${f3(t.value[i])}`).join(", ") + (ended ? `, final ${f3(t.final)}` : "");
+      c.plot.append(tip(g, `#${t.number} (${t.state}): ${text}`));
     }
     referenceLines(c, refs);
     legend(c, [["10–90% of trials", "#8c8c8c", "band"], ["median", "#444"], ["best trials", BLUE], ["pruned", RED, "dot"]]);
-  }, { steps: curves.steps.length, curves: curves.curves.length, trials: curves.total, chance: refs?.chance, baseline: refs?.baseline });
+  }, { steps: curves.steps.length, curves: curves.curves.length, finals: finals.length, trials: curves.total, chance: refs?.chance,
+    baseline: refs?.baseline });
 }
 
 export function drawPareto(id, pareto, refs) {

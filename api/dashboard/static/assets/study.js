@@ -191,7 +191,7 @@ function drawOverview(overview) {
     drawEffects("plot-effects", overview.factor_effects, refs),
     drawPairedEffects("plot-paired-effects", overview.paired_effects),
     drawInvariance("plot-invariance", overview.invariance),
-    drawCurves("plot-curves", c, refs),
+    drawCurves("plot-curves", c, refs, overview.study.trial_steps ?? null),
     overview.pareto ? drawPareto("plot-pareto", overview.pareto, refs) : Promise.resolve(),
   ];
 }
