@@ -11,6 +11,7 @@ client.best(study)
 from __future__ import annotations
 
 import json
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -214,17 +215,25 @@ class Client:
         report = progress if callable(progress) else (_print_trial if progress else None)
         shown: dict[int, tuple] = {}  # trial number -> the progress last printed
         tally = None
-        for kind, item in self._follow(study_id, poll_s, timeout_s):
-            if kind == "finished" and report:
-                report(item)
-            elif kind == "running" and progress is True and item.get("progress"):
-                moved = (item["progress"]["seed"], item["progress"]["step"])
-                if shown.get(item["number"]) != moved:
-                    shown[item["number"]] = moved
-                    print(f"trial {item['number']:3d} running    {item['progress']['text']}  {item['config']}")
-            elif kind == "study" and progress is True and item["progress"]["text"] != tally:
-                tally = item["progress"]["text"]
-                print(f"  {tally}")
+        bar = _TrainedBar() if progress is True else None  # trained configurations against the budget (stderr)
+        try:
+            for kind, item in self._follow(study_id, poll_s, timeout_s):
+                if kind == "finished" and report:
+                    report(item)
+                elif kind == "running" and bar is not None and item.get("progress"):
+                    moved = (item["progress"]["seed"], item["progress"]["step"])
+                    if shown.get(item["number"]) != moved:
+                        shown[item["number"]] = moved
+                        print(f"trial {item['number']:3d} running    {item['progress']['text']}  {item['config']}")
+                        bar.running(item)
+                elif kind == "study" and bar is not None:
+                    bar.update(item)
+                    if item["progress"]["text"] != tally:
+                        tally = item["progress"]["text"]
+                        print(f"  {tally}")
+        finally:
+            if bar is not None:
+                bar.close()
         return self.study(study_id)
 
     # -- results -------------------------------------------------------------------------------------
@@ -258,6 +267,30 @@ class Client:
             offset += len(body["items"])
             if not body["items"] or offset >= body["total"]:
                 return
+
+
+class _TrainedBar:
+    """A tqdm bar of trained configurations out of the study's budget (the whole space or a time budget: no
+    total), its postfix the latest running trial's training progress. On stderr, beside the printed lines."""
+
+    def __init__(self):
+        from tqdm import tqdm
+
+        self.bar = tqdm(unit="trained", file=sys.stderr, dynamic_ncols=True)
+
+    def update(self, study: dict) -> None:
+        p = study["progress"]
+        self.bar.set_description(study["name"])
+        if p.get("n_trials") and self.bar.total != p["n_trials"]:
+            self.bar.total = p["n_trials"]
+        self.bar.n = p.get("trained", 0)
+        self.bar.refresh()
+
+    def running(self, trial: dict) -> None:
+        self.bar.set_postfix_str(f"#{trial['number']} {trial['progress']['text']}")
+
+    def close(self) -> None:
+        self.bar.close()
 
 
 def _print_trial(trial: dict) -> None:

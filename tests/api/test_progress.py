@@ -55,8 +55,10 @@ def test_a_running_trial_shows_its_progress_and_the_budget_counts_trained_config
         finish(db, study_id, WORKER, "completed", "done")
         db.dispose()
         waiting.join(timeout=30)
-    out = capsys.readouterr().out
+    captured = capsys.readouterr()
+    out = captured.out
     assert "trial   3 complete" in out and "trained 2 of 10 (1 duplicate, 1 infeasible skipped)" in out
+    assert "2/10" in captured.err.split("\r")[-1]  # the tqdm bar: trained configurations of the budget
     assert client.get(f"/studies/{study_id}/trials/3").json()["progress"] is None
     assert client.get(f"/studies/{study_id}").json()["progress"]["running"] == []
 
