@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
 
 RETRIEVAL_KS = (1, 5, 20)
 
@@ -81,8 +82,12 @@ def linear_probe_top1(
     y_train = _labels(train_labels, len(train), "train_labels")
     y_test = _labels(test_labels, len(test), "test_labels")
     probe = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=max_iter, random_state=seed))
-    probe.fit(train.double().numpy(), y_train.numpy())
-    return float(probe.score(test.double().numpy(), y_test.numpy()))
+    # The BLAS pools scikit-learn uses start as many threads as the machine has cores, whatever the trial's
+    # share (core.threads): two one-thread trials on two cores would run four BLAS threads. They get the
+    # trial's torch thread count instead.
+    with threadpool_limits(limits=torch.get_num_threads()):
+        probe.fit(train.double().numpy(), y_train.numpy())
+        return float(probe.score(test.double().numpy(), y_test.numpy()))
 
 
 @dataclass(frozen=True)
