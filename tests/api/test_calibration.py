@@ -3,18 +3,14 @@ on SQLite and the real PostgreSQL."""
 
 from __future__ import annotations
 
-from search.calibration import Calibration
 from tests.api.conftest import tiny_spec
-from tests.api.helpers import claim_for
+from tests.api.helpers import claim_for, small_calibration
 
 
 def test_the_calibration_and_where_the_pruner_acts_are_shown_with_the_study(live, client, database_url):
     study_id = client.post("/studies", json=tiny_spec("calibrated")).json()["id"]
     assert client.get(f"/studies/{study_id}").json()["calibration"] is None  # none measured yet
-    final = [[0.1], [0.2], [0.3]]
-    calibration = Calibration(["a", "b", "c"], [0], reference_steps=8, study_steps=2, threshold=0.6,
-                              scores={1: [[0.3], [0.1], [0.2]], 2: final, 8: final},
-                              intermediate={1: [0.1, 0.2, 0.3]}).as_dict()  # fmt: skip
+    calibration = small_calibration()
     _, recorder = claim_for(database_url)
     recorder.calibration_measured("calibrated", calibration, "pruner 'median' acts at steps 1 (calibrated)")
 

@@ -10,9 +10,8 @@ import httpx
 import pytest
 
 from benchmarks.synthetic_study import populate
-from search.calibration import Calibration
 from tests.api.conftest import LiveServer, settings_for, tiny_spec
-from tests.api.helpers import claim_for, record
+from tests.api.helpers import claim_for, record, small_calibration
 from tests.e2e.browser import screenshot, watched
 from tests.e2e.test_topology import _wait_for
 from tests.search.test_effects import SAMPLES
@@ -145,12 +144,9 @@ def test_the_effects_panel_draws_each_paired_effect_with_its_interval(sqlite_url
     effect is drawn as a point with its 95 % interval as an error bar, and the rest is named in the note."""
     with LiveServer(settings_for(sqlite_url, reaper_in_api=False)) as server, server.client() as client:
         study_id = client.post("/studies", json=tiny_spec("effects-panel", n_trials=20)).json()["id"]
-        final = [[0.1], [0.2], [0.3]]
-        calibration = Calibration(["a", "b", "c"], [0], reference_steps=8, study_steps=2, threshold=0.6,
-                                  scores={1: [[0.3], [0.1], [0.2]], 2: final, 8: final},
-                                  intermediate={1: [0.1, 0.2, 0.3]}).as_dict()  # fmt: skip
         _, recorder = claim_for(sqlite_url)
-        recorder.calibration_measured("effects-panel", calibration, "pruner 'median' acts at steps 1 (calibrated)")
+        pruning = "pruner 'median' acts at steps 1 (calibrated)"
+        recorder.calibration_measured("effects-panel", small_calibration(), pruning)
         for number, config, params, values in SAMPLES:
             record(recorder, number, "complete", params=params, config=config, seed_values=values, n_classes=4)
         effects = client.get(f"/studies/{study_id}/effects").json()["effects"]
