@@ -30,6 +30,7 @@ from search.calibration import CalibratedPruner, pruning_gate, record_calibratio
 from search.objective import OptunaObjective, TrialFailed, TrialInfeasible, counts_as_trained
 from search.proposals import CLAIM_ATTR, FeasibleSampler
 from search.recorder import NullRecorder, Recorder, StudyInfo
+from search.samplers import PRUNERS, SAMPLERS
 from search.space import SearchSpace, data_limits
 from search.spec import StudySpec
 
@@ -48,20 +49,8 @@ class StudyMismatch(ValueError):
 
 def make_sampler(spec: StudySpec, worker: int = 0) -> optuna.samplers.BaseSampler:
     """The spec's sampler; each worker process gets its own seed so that workers do not propose in lockstep."""
-    search = spec.search
-    seed = None if search.seed is None else search.seed + worker
-    if search.sampler == "tpe":
-        return optuna.samplers.TPESampler(
-            multivariate=True, group=True, seed=seed, n_startup_trials=search.n_startup_trials
-        )
-    if search.sampler == "gp":
-        return optuna.samplers.GPSampler(
-            seed=seed, n_startup_trials=search.n_startup_trials, warn_independent_sampling=False
-        )
-    if search.sampler == "bruteforce":
-        return optuna.samplers.BruteForceSampler(seed=seed, avoid_premature_stop=True)
-    # "random", and "grid": the grid's points are enqueued (see enqueue_grid); nothing is left to sample.
-    return optuna.samplers.RandomSampler(seed=seed)
+    seed = None if spec.search.seed is None else spec.search.seed + worker
+    return SAMPLERS[spec.search.sampler](spec, seed)
 
 
 def steer(spec: StudySpec, sampler: optuna.samplers.BaseSampler, space: SearchSpace, worker: int = 0):
@@ -73,22 +62,7 @@ def steer(spec: StudySpec, sampler: optuna.samplers.BaseSampler, space: SearchSp
 
 
 def make_pruner(spec: StudySpec) -> optuna.pruners.BasePruner:
-    pruner = spec.search.pruner
-    min_resource = pruner.min_resource or spec.trial.eval_every or 1
-    if pruner.kind == "median":
-        return optuna.pruners.MedianPruner(
-            n_startup_trials=pruner.n_startup_trials, n_warmup_steps=pruner.n_warmup_steps
-        )
-    if pruner.kind == "hyperband":
-        max_resource = spec.trial.steps if spec.trial.epochs is None else "auto"
-        return optuna.pruners.HyperbandPruner(
-            min_resource=min_resource, max_resource=max_resource, reduction_factor=pruner.reduction_factor
-        )
-    if pruner.kind == "successive_halving":
-        return optuna.pruners.SuccessiveHalvingPruner(
-            min_resource=min_resource, reduction_factor=pruner.reduction_factor
-        )
-    return optuna.pruners.NopPruner()
+    return PRUNERS[spec.search.pruner.kind](spec)
 
 
 RETRY_CLAIM_ATTR = "gdt_retry_claimed"

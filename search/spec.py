@@ -29,6 +29,7 @@ from core.pretrain import TrainSpec
 from core.threads import cores_available, default_threads, oversubscription
 from core.trial import DataSpec, TrialSpec, default_augment, small_world_trial
 from core.world import WorldConfig
+from search.samplers import PRUNER_KINDS, PRUNERS, RAY_SCHEDULERS, SAMPLERS
 
 DEFAULT_TRIAL = small_world_trial()
 # Numeric hyper-parameters a study may search; everything else in `trial` is fixed per study.
@@ -202,7 +203,7 @@ class ObjectiveSection(_Strict):
 
 
 class PrunerSection(_Strict):
-    kind: Literal["none", "median", "hyperband", "successive_halving", "asha"] = "none"
+    kind: Literal[PRUNER_KINDS] = "none"  # search.samplers: Optuna's pruners and Ray's schedulers
     n_startup_trials: int = Field(2, ge=0, le=10**6)  # median: trials completed before it prunes
     n_warmup_steps: int = Field(0, ge=0, le=10**8)  # median: steps before it prunes within a trial
     min_resource: int | None = Field(None, ge=1, le=10**8)  # hyperband / halving / ASHA grace; default eval_every
@@ -226,7 +227,7 @@ class CalibrationSection(_Strict):
 
 
 class SearchSection(_Strict):
-    sampler: Literal["tpe", "gp", "random", "grid", "bruteforce"] = "tpe"
+    sampler: Literal[tuple(SAMPLERS)] = "tpe"  # search.samplers
     seed: int | None = Field(0, ge=0, le=2**32 - 1)
     n_startup_trials: int = Field(10, ge=0, le=10**6)  # TPE / GP: random trials first
     n_trials: int | None = Field(20, ge=1)  # trained trials (duplicates and infeasible ones are free); None: all
@@ -618,7 +619,7 @@ def check_spec(spec: StudySpec) -> list[tuple[str, str]]:
         problems.append(("objective.weights", f"only used with score 'weighted' (score is '{objective.score}')"))
     pruner = spec.search.pruner.kind
     if pruner != "none":
-        allowed = ["asha"] if spec.backend == "ray" else ["median", "hyperband", "successive_halving"]
+        allowed = list(RAY_SCHEDULERS) if spec.backend == "ray" else [k for k in PRUNERS if k != "none"]
         if pruner not in allowed:
             problems.append(
                 (

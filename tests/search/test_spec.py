@@ -161,3 +161,14 @@ def test_every_trial_of_a_study_gets_one_thread_setting_that_never_oversubscribe
     assert one == cores and two == max(1, cores // 2)
     ray = load_spec({"factors": factors, "backend": "ray", "ray": {"cpus_per_trial": 1}})
     assert ray.trial_spec().threads == 1
+
+
+def test_the_spec_offers_exactly_the_registered_samplers_and_pruners():
+    """search.samplers is the one place a sampler or pruner is added; the spec's choices follow it."""
+    import typing
+
+    from search.samplers import PRUNERS, RAY_SCHEDULERS, SAMPLERS
+    from search.spec import PrunerSection, SearchSection
+
+    assert typing.get_args(SearchSection.model_fields["sampler"].annotation) == tuple(SAMPLERS)
+    assert typing.get_args(PrunerSection.model_fields["kind"].annotation) == (*PRUNERS, *RAY_SCHEDULERS)
