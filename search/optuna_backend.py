@@ -62,7 +62,9 @@ def steer(spec: StudySpec, sampler: optuna.samplers.BaseSampler, space: SearchSp
 
 
 def make_pruner(spec: StudySpec) -> optuna.pruners.BasePruner:
-    return PRUNERS[spec.search.pruner.kind](spec)
+    """The spec's Optuna pruner; with a Ray scheduler (ASHA) Ray prunes and the Optuna study has none."""
+    kind = spec.search.pruner.kind
+    return PRUNERS[kind](spec) if kind in PRUNERS else optuna.pruners.NopPruner()
 
 
 RETRY_CLAIM_ATTR = "gdt_retry_claimed"

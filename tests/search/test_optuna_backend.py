@@ -211,6 +211,8 @@ def test_pruners_are_built_from_the_spec(tmp_path):
     halving = make_pruner(tiny_spec(tmp_path, trial__eval_every=2, search__pruner={"kind": "successive_halving"}))
     assert isinstance(halving, optuna.pruners.SuccessiveHalvingPruner)
     assert isinstance(make_pruner(tiny_spec(tmp_path)), optuna.pruners.NopPruner)
+    asha = tiny_spec(tmp_path, backend="ray", trial__eval_every=1, search__pruner={"kind": "asha"})
+    assert isinstance(make_pruner(asha), optuna.pruners.NopPruner)  # Ray's scheduler prunes, not Optuna
 
 
 def test_multi_objective_study_has_a_pareto_front(tmp_path):
