@@ -132,7 +132,9 @@ def test_two_workers_on_postgres_never_run_the_same_trial(postgres_url, processe
 def test_a_sigkilled_worker_loses_nothing_and_its_study_continues(postgres_url, processes):
     settings = settings_for(postgres_url, **FAST)
     with LiveServer(settings) as api, api.client() as client:
-        study_id = client.post("/studies", json=tiny_spec("killed", n_trials=2, steps=15)).json()["id"]
+        # 150 steps (~6 s): the running trial must still be training when the kill lands, even on a loaded machine
+        # (at 15 steps it once finished between being seen running and the kill, and was never stale).
+        study_id = client.post("/studies", json=tiny_spec("killed", n_trials=2, steps=150)).json()["id"]
         worker_a = processes.worker(settings, "worker-a")
         completed, running = wait_for(
             lambda: running_after_a_completed_trial(postgres_url, study_id),
@@ -152,6 +154,7 @@ def test_a_sigkilled_worker_loses_nothing_and_its_study_continues(postgres_url, 
             "the dead worker's study process to stop",
         )
 
+        assert trials_of(postgres_url, study_id)[running].state != "complete", "the trial ended before the kill"
         # No worker is running: the API's reaper marks the trial failed (stale) within the configured time.
         wait_for(
             lambda: trials_of(postgres_url, study_id)[running].state == "failed",
