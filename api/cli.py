@@ -162,8 +162,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 def _study_spec(args: argparse.Namespace, fields: dict):
     """The study spec of `run` / `calibrate`: a file or a preset, `--set` overrides, then the command line's
     own fields; every problem (spec, storage, a space with no valid configuration) is a UsageError."""
-    from search.presets import load_preset
     from search.spec import SpecError, load_spec
+    from search.study_presets import load_preset
 
     if bool(args.study) == bool(args.preset):
         raise UsageError("give a study file or --preset NAME (not both)")

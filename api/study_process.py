@@ -27,10 +27,10 @@ import traceback
 
 from sqlalchemy import select, update
 
+from api.database_recorder import ClaimLost, DatabaseRecorder
 from api.db import Database
 from api.models import Study, Trial
 from api.queue import add_event
-from api.recorder import ClaimLost, DatabaseRecorder
 from api.settings import Settings
 
 STUDY_ERROR, CLAIM_LOST = 3, 4

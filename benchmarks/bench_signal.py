@@ -61,7 +61,7 @@ EFFECTS = {
 
 
 def _spec(world_seed: int):
-    from search.presets import load_preset
+    from search.study_presets import load_preset
 
     return load_preset("table1", {"data.world.seed": world_seed, "search.threads": 1})
 

@@ -102,7 +102,7 @@ def machine() -> dict:
 def warm_caches(args) -> None:
     """Render the study's worlds once, so that no timed run pays for it."""
     from core.trial import open_data
-    from search.presets import load_preset
+    from search.study_presets import load_preset
 
     open_data(load_preset("table1", {"trial.steps": args.steps}).data_spec())
 

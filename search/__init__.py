@@ -1,7 +1,7 @@
 """Search spaces, the trial objective, Optuna and Ray Tune backends.
 
     spec.py            StudySpec (YAML/JSON, pydantic): factors, budgets, data, objective, backend; load_spec
-    presets.py         study presets: GDT Table 1 space ("table1"), the extended catalogue ("extended")
+    study_presets.py   study presets: GDT Table 1 space ("table1"), the extended catalogue ("extended")
     space.py           the conditional space: suggest / enumerate / feasibility / equivalence keys
     objective.py       spec + configuration -> pretrain -> proxy -> score (train_candidate, OptunaObjective)
     recorder.py        the Recorder interface (+ JSON-lines, console, fan-out implementations)

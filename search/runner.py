@@ -54,7 +54,10 @@ class Row:
 
 
 @dataclass
-class StudySummary:
+class StudyResults:
+    """What `summarize` reads out of a study for the CLI report (the API's study listing is
+    api.schemas.StudySummary, a different thing)."""
+
     name: str
     directions: list[str]
     rows: list[Row]
@@ -92,7 +95,7 @@ def load_study(spec: StudySpec) -> optuna.Study:
     return optuna.load_study(study_name=spec.name, storage=make_storage(spec, heartbeat=False))
 
 
-def summarize(study: optuna.Study) -> StudySummary:
+def summarize(study: optuna.Study) -> StudyResults:
     trials = study.get_trials(deepcopy=False)
     rows: dict[int, Row] = {}
     infeasible, duplicates = [], 0
@@ -128,7 +131,7 @@ def summarize(study: optuna.Study) -> StudySummary:
     ordered = sorted(rows.values(), key=_rank_key)
     measured = measurements.from_study(study)
     classes = next((r.scores.get("n_classes") for r in ordered if isinstance(r.scores.get("n_classes"), int)), None)
-    return StudySummary(
+    return StudyResults(
         study.study_name,
         [d.name.lower() for d in study.directions],
         ordered,
@@ -172,7 +175,7 @@ def _fmt(value) -> str:
     return f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
-def results_table(summary: StudySummary, factors: list[str] | None = None) -> str:
+def results_table(summary: StudyResults, factors: list[str] | None = None) -> str:
     """A markdown table in the papers' style: one row per configuration, per-factor choices, then scores."""
     factors = factors or list(CATALOGUE)
     extra = sorted({p for r in summary.rows for p in r.params if p not in CATALOGUE and not p.startswith("K_")})
@@ -199,7 +202,7 @@ def results_table(summary: StudySummary, factors: list[str] | None = None) -> st
     return "\n".join(lines)
 
 
-def report(summary: StudySummary) -> str:
+def report(summary: StudyResults) -> str:
     """The end-of-run report: table, counts, best configuration(s), parameter importances."""
     out = [f"## Study {summary.name} ({', '.join(summary.directions)})", "", results_table(summary), ""]
     by_state = {s: sum(r.state == s for r in summary.rows) for s in ("complete", "pruned", "failed")}

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from api import queue
+from api.database_recorder import DatabaseRecorder
 from api.db import Database
-from api.recorder import DatabaseRecorder
 from search.recorder import StudyInfo, TrialRecord, TrialStart
 
 WORKER = "test-host:1:recorder"

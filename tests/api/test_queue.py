@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy import select, text
 
 from api import queue
+from api.database_recorder import ClaimLost
 from api.db import Database
 from api.models import Event, Study, Trial, utcnow
-from api.recorder import ClaimLost
 from search.spec import load_spec
 from tests.api.conftest import tiny_spec
 from tests.api.helpers import claim_for, record

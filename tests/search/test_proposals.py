@@ -16,9 +16,9 @@ from optuna.distributions import CategoricalDistribution
 from search import objective
 from search.objective import Trained, study_progress
 from search.optuna_backend import open_study, optimize
-from search.presets import load_preset
 from search.proposals import FeasibleSampler, agreement, claim
 from search.space import DataLimits, SearchSpace
+from search.study_presets import load_preset
 from tests.search.conftest import tiny_spec
 
 pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")

@@ -7,9 +7,9 @@ import json
 import pytest
 
 from core.config import ModalityPairs
-from search.presets import STUDY_PRESETS, load_preset
 from search.space import SearchSpace
 from search.spec import SpecError, load_spec
+from search.study_presets import STUDY_PRESETS, load_preset
 
 BASE = {"factors": {"TR": {"choices": ["invariant", "off"]}}}
 
