@@ -9,7 +9,7 @@ and always read back aware.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal, get_args
 
 from sqlalchemy import (
     JSON,
@@ -27,16 +27,20 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+import search.states
+
 PREFIX = "gdt_"
 BEST_INDEX = "ix_gdt_trials_best"
 VERSION_TABLE = "gdt_alembic_version"
 
 # Study lifecycle: queued -> running -> completed | failed | cancelled; a running study whose worker died
-# goes back to queued (up to Settings.max_attempts times).
-STUDY_STATUSES = ("queued", "running", "completed", "failed", "cancelled")
-FINISHED_STUDY = ("completed", "failed", "cancelled")
-# A trial row: running until the recorder hears how it ended; the search layer's states otherwise.
-TRIAL_STATES = ("running", "complete", "pruned", "failed", "infeasible", "duplicate")
+# goes back to queued (up to Settings.max_attempts times). The API's schema (api.schemas) uses these.
+FinishedStudyStatus = Literal["completed", "failed", "cancelled"]
+StudyStatus = Literal["queued", "running", FinishedStudyStatus]
+STUDY_STATUSES: tuple[str, ...] = get_args(StudyStatus)
+FINISHED_STUDY: tuple[str, ...] = get_args(FinishedStudyStatus)
+# A trial row (Trial.state): running until the recorder hears how it ended; the search layer's states otherwise.
+TRIAL_STATES = search.states.TRIAL_STATES
 
 
 def utcnow() -> datetime:
@@ -114,7 +118,7 @@ class Trial(Base):
     study_id: Mapped[int] = mapped_column(ForeignKey("gdt_studies.id", ondelete="CASCADE"))
     number: Mapped[int] = mapped_column(Integer)  # Optuna's trial number (both backends)
     backend_trial: Mapped[str] = mapped_column(String(100))  # the backend's own trial id
-    state: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(16))  # one of TRIAL_STATES
     params: Mapped[dict[str, Any]] = mapped_column(JSON)
     config: Mapped[str] = mapped_column(Text)
     equivalence_key: Mapped[str | None] = mapped_column(String(64))

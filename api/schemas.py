@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, Field
 
-StudyStatus = Literal["queued", "running", "completed", "failed", "cancelled"]
-TrialState = Literal["running", "complete", "pruned", "failed", "infeasible", "duplicate"]
+from api.models import StudyStatus
+from search.states import TrialState
+
 T = TypeVar("T")
 
 

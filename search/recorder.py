@@ -21,11 +21,11 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol, TextIO
+from typing import Any, Protocol, TextIO
 
 from filelock import FileLock
 
-State = Literal["complete", "pruned", "failed", "infeasible", "duplicate"]
+from search.states import FinishedState
 
 
 @dataclass
@@ -107,7 +107,7 @@ class TrialRecord:
     study: str
     trial: str
     number: int | None
-    state: State
+    state: FinishedState  # search.states
     params: dict[str, Any]
     config: str
     key: str | None = None
