@@ -170,8 +170,10 @@ def migrate(db: Database, revision: str = "head", optuna_tables: bool = True) ->
 def create_optuna_tables(url: str) -> None:
     import optuna
 
+    from search.storage import open_storage
+
     optuna.logging.set_verbosity(optuna.logging.ERROR)
-    storage = optuna.storages.RDBStorage(normalize_url(url))
+    storage = open_storage(normalize_url(url))
     storage.remove_session()
     storage.engine.dispose()
 

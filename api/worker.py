@@ -57,8 +57,10 @@ def fail_optuna_running(url: str, optuna_name: str) -> int:
     import optuna
     from optuna.trial import TrialState
 
+    from search.storage import open_storage
+
     optuna.logging.set_verbosity(optuna.logging.ERROR)
-    storage = optuna.storages.RDBStorage(url)
+    storage = open_storage(url)
     try:
         study_id = storage.get_study_id_from_name(optuna_name)
     except KeyError:

@@ -15,10 +15,8 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import multiprocessing.connection
-import sqlite3
 import time
 import warnings
-from pathlib import Path
 
 import optuna
 from optuna.exceptions import ExperimentalWarning
@@ -33,6 +31,7 @@ from search.recorder import NullRecorder, Recorder, StudyInfo
 from search.samplers import PRUNERS, SAMPLERS
 from search.space import SearchSpace, data_limits
 from search.spec import StudySpec
+from search.storage import open_storage
 
 log = logging.getLogger("gdt_search.search")
 
@@ -110,27 +109,16 @@ class RetryOnce(optuna.storages.RetryHeartbeatStaleTrialCallback):
 
 
 def make_storage(spec: StudySpec, heartbeat: bool = True) -> optuna.storages.RDBStorage:
-    """RDB storage on the spec's database URL (SQLite in WAL mode), with heartbeat and retry of dead trials."""
-    url = spec.database_url
-    engine_kwargs: dict = {}
-    if url.startswith("sqlite:///"):
-        path = Path(url.removeprefix("sqlite:///"))
-        if str(path) not in ("", ":memory:"):
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with sqlite3.connect(path, timeout=60) as connection:  # WAL: readers do not block the writer
-                connection.execute("PRAGMA journal_mode=WAL")
-        engine_kwargs = {"connect_args": {"timeout": 60}}
-    else:
-        engine_kwargs = {"pool_pre_ping": True}
+    """RDB storage on the spec's database URL (search.storage: SQLite in WAL mode), with heartbeat and retry of
+    dead trials."""
     if not heartbeat:
-        return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
+        return open_storage(spec.database_url)
     retry = RetryOnce(max_retry=spec.search.max_retry)
-    storage = optuna.storages.RDBStorage(
-        url,
-        engine_kwargs=engine_kwargs,
+    storage = open_storage(
+        spec.database_url,
         heartbeat_interval=spec.search.heartbeat_s,
         grace_period=spec.search.grace_period,
-        heartbeat_stale_trial_callback=retry,
+        stale_trial_callback=retry,
     )
     retry.storage = storage
     return storage

@@ -13,6 +13,7 @@ from sqlalchemy import inspect, text
 from api.db import Database, current_revision, downgrade, head_revision, migrate, object_filter
 from api.models import BEST_INDEX, VERSION_TABLE, Base, Event
 from search.spec import load_spec
+from search.storage import open_storage
 from tests.api.conftest import create_pg_database, drop_pg_database, tiny_spec
 
 SERVICE_TABLES = {t.name for t in Base.metadata.sorted_tables}
@@ -81,7 +82,7 @@ def test_optuna_tables_share_the_database_without_colliding(fresh_url):
     """Optuna first (its `alembic_version`, `studies`, `trials` ...), then the service, then Optuna again."""
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     db = Database(fresh_url)
-    storage = optuna.storages.RDBStorage(db.url)
+    storage = open_storage(db.url)
     before = optuna.create_study(study_name="optuna-first", storage=storage)
     before.add_trial(optuna.trial.create_trial(params={}, distributions={}, value=1.0))
     with db.engine.connect() as connection:

@@ -19,6 +19,7 @@ from sqlalchemy import select
 
 from api.db import Database, normalize_url
 from api.models import Event, Study, Trial, Worker
+from search.storage import open_storage
 from tests.api.conftest import FAST, LiveServer, process_alive, settings_for, tiny_spec, wait_for
 
 pytestmark = pytest.mark.slow
@@ -96,7 +97,7 @@ def running_after_a_completed_trial(url: str, study_id: int):
 
 def optuna_states(url: str, optuna_name: str) -> dict[int, str]:
     optuna.logging.set_verbosity(optuna.logging.ERROR)
-    storage = optuna.storages.RDBStorage(normalize_url(url))
+    storage = open_storage(normalize_url(url))
     study = optuna.load_study(study_name=optuna_name, storage=storage)
     states = {t.number: t.state.name for t in study.get_trials(deepcopy=False)}
     storage.remove_session()
