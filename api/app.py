@@ -47,7 +47,7 @@ from api.schemas import (
 )
 from api.settings import Settings
 from api.submit import ApiStudySpec, BodyError, parse_body, validate_submission
-from core.factors import CATALOGUE
+from core.gdt.factors import CATALOGUE
 from search.spec import SpecError
 
 log = logging.getLogger("gdt_search.api")

@@ -7,10 +7,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from core.config import GDTConfig, InvalidConfiguration
-from core.presets import PRESETS, preset
+from core.gdt.config import GDTConfig, InvalidConfiguration
+from core.gdt.presets import PRESETS, preset
+from core.gdt.validity import validate
 from core.trial import DEFAULT_STEPS
-from core.validity import validate
 
 
 class UsageError(Exception):
@@ -19,7 +19,7 @@ class UsageError(Exception):
 
 def _parse_choices(items: list[str]) -> dict[str, str | tuple[str, int]]:
     """["TR=distinctive", "TS=invariant:3"] -> {"TR": "distinctive", "TS": ("invariant", 3)}."""
-    from core.factors import CATALOGUE, Choice
+    from core.gdt.factors import CATALOGUE, Choice
 
     allowed = ", ".join(c.value for c in Choice)
     choices: dict[str, str | tuple[str, int]] = {}
@@ -74,7 +74,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_trial(args: argparse.Namespace) -> int:
     """One trial of a preset on the embedded default: pretraining, then the proxy evaluation."""
-    from core.pretrain import TrainingFailed
+    from core.train.pretrain import TrainingFailed
     from core.trial import run_trial, small_world_trial
 
     try:

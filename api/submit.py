@@ -93,7 +93,7 @@ def parse_body(body: bytes, limit: int) -> dict:
 
 def service_problems(spec: StudySpec, limits: Limits, database_url: str) -> list[tuple[str, str]]:
     """What this service refuses to run although the spec itself is valid."""
-    from core.encoders import AUDIO_ENCODERS, VIDEO_ENCODERS
+    from core.models.encoders import AUDIO_ENCODERS, VIDEO_ENCODERS
 
     problems: list[tuple[str, str]] = []
     if spec.storage is not None and normalize_url(spec.storage) != normalize_url(database_url):

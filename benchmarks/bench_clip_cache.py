@@ -66,7 +66,7 @@ def _child(mode: str, cache_path: str, folder: str, clips_json: str) -> None:
     import torch
     from torchcodec.decoders import AudioDecoder, VideoDecoder
 
-    from core.clip_cache import ClipCache
+    from core.data.clip_cache import ClipCache
 
     torch.set_num_threads(1)
     cache = ClipCache(cache_path)
@@ -121,10 +121,10 @@ def _run_child(mode: str, cache_path: Path, folder: Path, clips: list) -> dict:
 def bench_dataset(name: str, overrides: dict, short_side: int | None, n_clips: int, tmp: Path) -> dict:
     import numpy as np
 
-    from core.clip_cache import build_folder_cache
-    from core.video_folder import DecodeSettings
-    from core.world import WorldConfig
-    from core.world_export import export_unlabeled
+    from core.data.clip_cache import build_folder_cache
+    from core.data.video_folder import DecodeSettings
+    from core.data.world import WorldConfig
+    from core.data.world_export import export_unlabeled
 
     cfg = WorldConfig(**overrides)
     t = time.perf_counter()
@@ -163,8 +163,8 @@ def bench_dataset(name: str, overrides: dict, short_side: int | None, n_clips: i
 
 
 def bench_world_generation(tmp: Path) -> dict:
-    from core.clip_cache import build_world_cache
-    from core.world import WorldConfig, generate_world
+    from core.data.clip_cache import build_world_cache
+    from core.data.world import WorldConfig, generate_world
 
     cfg = WorldConfig()
     t = time.perf_counter()

@@ -27,9 +27,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core.loss import gdt_loss  # noqa: E402
-from core.presets import preset  # noqa: E402
-from core.validity import validate  # noqa: E402
+from core.gdt.loss import gdt_loss  # noqa: E402
+from core.gdt.presets import preset  # noqa: E402
+from core.gdt.validity import validate  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 PRESET = "iccv-l"  # DS d, TS d, MOD i, TR i: the paper's best row, 8 clips per video
@@ -90,8 +90,8 @@ def time_loss(k: int, device: str, dim: int = 256, repeats: int = 20, compiled: 
 
 def brute_force_ratio(k: int = 32, dim: int = 32) -> dict:
     """Vectorised vs the test suite's explicit-loop eq. (1), forward + backward, in this run."""
-    from core.sampling import HierarchicalSampler
-    from tests.core.test_loss import brute_force_eq1
+    from core.gdt.sampling import HierarchicalSampler
+    from tests.core.gdt.test_loss import brute_force_eq1
 
     config = preset(PRESET, clip_budget=k)
     structure = validate(config)

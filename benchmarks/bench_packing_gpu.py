@@ -36,8 +36,8 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from core.clip_cache import build_world_cache  # noqa: E402
-from core.presets import preset  # noqa: E402
+from core.data.clip_cache import build_world_cache  # noqa: E402
+from core.gdt.presets import preset  # noqa: E402
 from core.trial import TrialSpec, open_data, paper_world_trial, run_trial, small_world_trial  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results"

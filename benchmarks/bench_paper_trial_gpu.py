@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from benchmarks.bench_packing_gpu import prepare  # noqa: E402
-from core.presets import preset  # noqa: E402
+from core.gdt.presets import preset  # noqa: E402
 from core.trial import PAPER_STEPS, paper_world_trial, run_trial  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results"

@@ -89,9 +89,9 @@ def _run_one(job: dict) -> dict:
     torch.set_num_threads(1)
     from dataclasses import replace
 
-    from core.evaluate import evaluate
+    from core.data.world import REVERSAL_PAIRS
+    from core.evaluation.proxy import evaluate
     from core.trial import build_model, open_data, run_trial
-    from core.world import REVERSAL_PAIRS
     from search.objective import score
     from search.space import SearchSpace
 
@@ -104,13 +104,13 @@ def _run_one(job: dict) -> dict:
         checkpoint = Path(tmp) / "model.pt"
         result = run_trial(candidate.config, trial_spec, checkpoint=checkpoint)
         model = build_model(trial_spec, torch.device("cpu"))
-        from core.pretrain import load_checkpoint
+        from core.train.pretrain import load_checkpoint
 
         load_checkpoint(checkpoint, model)
     _, data = open_data(trial_spec.data)
     classes = trial_spec.data.world.classes
     pair_classes = tuple(sorted(classes.index(n) for pair in REVERSAL_PAIRS for n in pair if n in classes))
-    from core.clips import ClipSpec
+    from core.data.clips import ClipSpec
 
     pairs = evaluate(model, data, replace(trial_spec.eval, classes=pair_classes, invariance_videos=2),
                      ClipSpec(trial_spec.data.clip_frames), trial_spec.augment, "cpu")  # fmt: skip

@@ -26,7 +26,7 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from core.presets import preset  # noqa: E402
+from core.gdt.presets import preset  # noqa: E402
 from core.trial import open_data, run_trial, small_world_trial  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results"

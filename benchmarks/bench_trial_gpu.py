@@ -38,14 +38,14 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from core.augment import BatchAugmenter, VideoAugmentSpec  # noqa: E402
-from core.clip_cache import build_world_cache  # noqa: E402
-from core.clips import ClipSpec  # noqa: E402
-from core.gdt_batches import GDTBatchStream, batch_loader  # noqa: E402
-from core.presets import preset  # noqa: E402
-from core.pretrain import batch_loss, bf16_autocast, embedders, make_optimizer, optimizer_step  # noqa: E402
+from core.data.augment import BatchAugmenter, VideoAugmentSpec  # noqa: E402
+from core.data.batches import GDTBatchStream, batch_loader  # noqa: E402
+from core.data.clip_cache import build_world_cache  # noqa: E402
+from core.data.clips import ClipSpec  # noqa: E402
+from core.gdt.presets import preset  # noqa: E402
+from core.gdt.validity import validate  # noqa: E402
+from core.train.pretrain import batch_loss, bf16_autocast, embedders, make_optimizer, optimizer_step  # noqa: E402
 from core.trial import TrialSpec, build_model, open_data, paper_world_trial, run_trial  # noqa: E402
-from core.validity import validate  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results"
 
@@ -105,7 +105,7 @@ def end_to_end(config, spec: TrialSpec, warmup: int) -> dict:
 
 
 def compute_ceiling(config, spec: TrialSpec, warmup: int) -> dict:
-    """The training step of `core.pretrain.pretrain` on one fixed batch already on the device."""
+    """The training step of `core.train.pretrain.pretrain` on one fixed batch already on the device."""
     device = spec.resolved_device()
     clips, _ = open_data(spec.data)
     torch.manual_seed(0)

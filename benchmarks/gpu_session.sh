@@ -26,7 +26,7 @@ step() {  # step NAME SECONDS COMMAND...
 {
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
   $python -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name())"
-  step "CUDA tests" 45 $python -m pytest -q -p no:cacheprovider tests/core/test_loss.py tests/core/test_augment.py
+  step "CUDA tests" 45 $python -m pytest -q -p no:cacheprovider tests/core/gdt/test_loss.py tests/core/data/test_augment.py
   step "loss" 50 $python benchmarks/bench_loss.py --device cuda --sizes 64 1024 4096 --compiled-sizes 4096
   step "trial end to end vs ceiling" 120 $python benchmarks/bench_trial_gpu.py --clip-budgets 32 128
   step "paper trial" 110 $python benchmarks/bench_paper_trial_gpu.py

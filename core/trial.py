@@ -19,18 +19,18 @@ from typing import Literal
 import numpy as np
 import torch
 
-from core.action_datasets import official_split_tags
-from core.augment import AugmentSpec, VideoAugmentSpec
-from core.clip_cache import ClipCache, build_folder_cache, build_world_cache
-from core.clips import ClipSpec
-from core.config import GDTConfig
-from core.encoders import PAPER_FEATURE_DIM, AVEncoders, build_encoders
-from core.evaluate import EvalSpec, Evaluation, ProxyData, evaluate
-from core.finetune import FinetuneResult, FinetuneSpec, finetune
-from core.pretrain import TrainCallback, TrainResult, TrainSpec, load_checkpoint, pretrain
+from core.data.action_datasets import official_split_tags
+from core.data.augment import AugmentSpec, VideoAugmentSpec
+from core.data.clip_cache import ClipCache, build_folder_cache, build_world_cache
+from core.data.clips import ClipSpec
+from core.data.video_folder import DecodeSettings
+from core.data.world import WorldConfig
+from core.evaluation.proxy import EvalSpec, Evaluation, ProxyData, evaluate
+from core.gdt.config import GDTConfig
+from core.models.encoders import PAPER_FEATURE_DIM, AVEncoders, build_encoders
 from core.threads import apply_threads, thread_record
-from core.video_folder import DecodeSettings
-from core.world import WorldConfig
+from core.train.finetune import FinetuneResult, FinetuneSpec, finetune
+from core.train.pretrain import TrainCallback, TrainResult, TrainSpec, load_checkpoint, pretrain
 
 
 @dataclass(frozen=True)
@@ -215,7 +215,7 @@ def run_trial(
     """Pretrain a fresh model under `config`, then evaluate it on the proxy.
 
     `on_intermediate(step, Evaluation) -> bool` is called every `spec.train.eval_every` steps; True
-    stops the trial there (pruning). Raises `core.pretrain.TrainingFailed` with the reason when
+    stops the trial there (pruning). Raises `core.train.pretrain.TrainingFailed` with the reason when
     training cannot produce a model.
     """
     device, pretrain_clips, data, clip_spec, model = _start(spec)

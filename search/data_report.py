@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import re
 
-from core.clip_cache import ClipCache
+from core.data.clip_cache import ClipCache
 from search.spec import StudySpec
 
 

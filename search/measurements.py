@@ -19,8 +19,8 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from core.config import notation_cells
-from core.factors import CATALOGUE
+from core.gdt.config import notation_cells
+from core.gdt.factors import CATALOGUE
 from search.intervals import Estimate, estimate
 
 LETTERS = {"i": "invariant", "d": "distinctive", "ignore": "ignore", "off": "off"}

@@ -28,11 +28,11 @@ from typing import Any
 import optuna
 import torch
 
-from core.clips import ClipTooShort
-from core.config import InvalidConfiguration
-from core.pretrain import TrainingFailed
-from core.proxy_metrics import ProxyScores
-from core.video_folder import BadVideoError
+from core.data.clips import ClipTooShort
+from core.data.video_folder import BadVideoError
+from core.evaluation.metrics import ProxyScores
+from core.gdt.config import InvalidConfiguration
+from core.train.pretrain import TrainingFailed
 from search.recorder import NullRecorder, Recorder, StudyProgress, TrialProgress, TrialRecord, TrialStart, json_safe
 from search.space import Candidate, SearchSpace
 from search.spec import ObjectiveSection, StudySpec, trial_spec_summary

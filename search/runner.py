@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 import optuna
 from optuna.trial import TrialState
 
-from core.config import notation_cells
-from core.factors import CATALOGUE
+from core.gdt.config import notation_cells
+from core.gdt.factors import CATALOGUE
 from core.threads import OversubscriptionWarning
 from search import measurements
 from search.baseline import BASELINE_ATTR, baseline_text

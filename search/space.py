@@ -20,9 +20,9 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from core.config import GDTConfig, InvalidConfiguration, ModalityPairs
-from core.factors import CATALOGUE, Choice
-from core.validity import validate
+from core.gdt.config import GDTConfig, InvalidConfiguration, ModalityPairs
+from core.gdt.factors import CATALOGUE, Choice
+from core.gdt.validity import validate
 from search.spec import HYPERPARAMETERS, Choices, Range, StudySpec
 
 OFF = Choice.OFF.value

@@ -22,13 +22,13 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
 
-from core.config import GDTConfig, InvalidConfiguration
-from core.evaluate import EvalSpec
-from core.factors import CATALOGUE, Choice
-from core.pretrain import TrainSpec
+from core.data.world import WorldConfig
+from core.evaluation.proxy import EvalSpec
+from core.gdt.config import GDTConfig, InvalidConfiguration
+from core.gdt.factors import CATALOGUE, Choice
 from core.threads import cores_available, default_threads, oversubscription
+from core.train.pretrain import TrainSpec
 from core.trial import DataSpec, TrialSpec, default_augment, small_world_trial
-from core.world import WorldConfig
 from search.samplers import PRUNER_KINDS, PRUNERS, RAY_SCHEDULERS, SAMPLERS
 
 DEFAULT_TRIAL = small_world_trial()

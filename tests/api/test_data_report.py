@@ -17,8 +17,8 @@ import sys
 import pytest
 import yaml
 
-from core.world import WorldConfig
-from core.world_export import export_hmdb
+from core.data.world import WorldConfig
+from core.data.world_export import export_hmdb
 from tests.api.conftest import FAST, REPO, WORLD, LiveServer, settings_for, tiny_spec, wait_for
 
 STUDY_TIMEOUT = 300

@@ -2,10 +2,10 @@
 
 import pytest
 
-from core.clip_cache import build_world_cache
-from core.evaluate import ProxyData
+from core.data.clip_cache import build_world_cache
+from core.data.world import WorldConfig
+from core.evaluation.proxy import ProxyData
 from core.trial import proxy_data
-from core.world import WorldConfig
 
 TINY_WORLD = WorldConfig(
     videos_per_class=3,

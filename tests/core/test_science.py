@@ -24,10 +24,10 @@ import numpy as np
 import pytest
 import torch
 
-from core.augment import AugmentSpec, VideoAugmentSpec
-from core.config import GDTConfig
+from core.data.augment import AugmentSpec, VideoAugmentSpec
+from core.data.world import REVERSAL_PAIRS, WorldConfig
+from core.gdt.config import GDTConfig
 from core.trial import DataSpec, TrialSpec, open_data, run_trial, small_world_trial
-from core.world import REVERSAL_PAIRS, WorldConfig
 
 SEEDS = (0, 1, 2)
 REVERSAL_CLASSES = tuple(name for pair in REVERSAL_PAIRS for name in pair)

@@ -5,13 +5,13 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from core.action_datasets import official_split_tags
-from core.augment import AugmentSpec, VideoAugmentSpec
-from core.evaluate import EvalSpec
-from core.presets import preset
-from core.pretrain import TrainSpec
+from core.data.action_datasets import official_split_tags
+from core.data.augment import AugmentSpec, VideoAugmentSpec
+from core.data.world_export import export_hmdb, export_unlabeled
+from core.evaluation.proxy import EvalSpec
+from core.gdt.presets import preset
+from core.train.pretrain import TrainSpec
 from core.trial import DataSpec, TrialSpec, open_data, run_trial
-from core.world_export import export_hmdb, export_unlabeled
 from tests.core.conftest import TINY_WORLD
 
 

@@ -6,7 +6,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from core.validity import validate
+from core.gdt.validity import validate
 from search.calibration import Calibration, store_calibration
 from search.optuna_backend import StudyMismatch, counts_as_trained, make_pruner, open_study, run_optuna
 from search.recorder import JsonlRecorder

@@ -5,9 +5,9 @@ from __future__ import annotations
 import optuna
 import pytest
 
-from core.config import GDTConfig, InvalidConfiguration, ModalityPairs
-from core.factors import CATALOGUE
-from core.validity import validate
+from core.gdt.config import GDTConfig, InvalidConfiguration, ModalityPairs
+from core.gdt.factors import CATALOGUE
+from core.gdt.validity import validate
 from search.space import DataLimits, SearchSpace, equivalence_key
 from search.spec import load_spec
 

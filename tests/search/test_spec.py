@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from core.config import ModalityPairs
+from core.gdt.config import ModalityPairs
 from search.space import SearchSpace
 from search.spec import SpecError, load_spec
 from search.study_presets import STUDY_PRESETS, load_preset
@@ -127,7 +127,7 @@ def test_world_videos_are_not_flipped_but_real_videos_are():
 
 
 def test_presets_are_valid_and_cover_table_1():
-    from core.presets import ICCV_TABLE_1, preset
+    from core.gdt.presets import ICCV_TABLE_1, preset
 
     for name in STUDY_PRESETS:
         load_preset(name)

@@ -1,0 +1,187 @@
+"""A GDT configuration: per-factor choice and K_m, temperature, and the batch clip budget.
+
+Construction checks everything that can be checked per factor (allowed choices, K_m against the
+choice and the value space, K_i >= 2). Whether every anchor of the resulting batch has a positive and
+a negative (lemmas 6-7) is a property of the whole batch structure; `core.gdt.validity` checks that.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from core.gdt.factors import CATALOGUE, Choice
+
+
+class InvalidConfiguration(ValueError):
+    """A configuration the GDT loss cannot train on; `factors` names the factors responsible."""
+
+    def __init__(self, message: str, factors: tuple[str, ...] = ()):
+        super().__init__(message)
+        self.factors = tuple(factors)
+
+
+@dataclass(frozen=True)
+class FactorSetting:
+    choice: Choice
+    k: int = 1
+
+    @classmethod
+    def parse(cls, value: FactorSetting | str | tuple | Mapping) -> FactorSetting:
+        """Accept "off", ("invariant", 2), {"choice": "distinctive", "k": 2} or a FactorSetting."""
+        if isinstance(value, FactorSetting):
+            return value
+        if isinstance(value, str):
+            choice = Choice(value)
+            return cls(choice, 1 if choice is Choice.OFF else 2)
+        if isinstance(value, Mapping):
+            return cls(Choice(value["choice"]), int(value.get("k", 1 if value["choice"] == "off" else 2)))
+        choice, k = value
+        return cls(Choice(choice), int(k))
+
+
+@dataclass(frozen=True)
+class ModalityPairs:
+    """Which modality pairs the weight w_mod keeps when MOD samples both modalities.
+
+    The papers contrast across modalities only; within-modal pairs are switchable for ablations
+    (ICCV Table A.1).
+    """
+
+    cross_modal: bool = True
+    intra_video: bool = False
+    intra_audio: bool = False
+
+
+@dataclass(frozen=True)
+class GDTConfig:
+    """Per-factor settings in sampling order (DS first), the clip budget and the temperature.
+
+    K_i, the number of videos per batch, is derived: the largest K_i with K_i * prod(K_m) <= budget.
+    """
+
+    settings: tuple[tuple[str, FactorSetting], ...]
+    clip_budget: int = 64
+    temperature: float = 0.07
+    modality_pairs: ModalityPairs = field(default_factory=ModalityPairs)
+
+    @classmethod
+    def build(
+        cls,
+        choices: Mapping[str, FactorSetting | str | tuple | Mapping] | None = None,
+        *,
+        clip_budget: int = 64,
+        temperature: float = 0.07,
+        modality_pairs: ModalityPairs | None = None,
+        order: tuple[str, ...] | None = None,
+    ) -> GDTConfig:
+        """Settings for the named factors; every other catalogue factor is off."""
+        choices = dict(choices or {})
+        unknown = sorted(set(choices) - set(CATALOGUE))
+        if unknown:
+            raise InvalidConfiguration(
+                f"unknown factor(s) {', '.join(unknown)}; known factors: {', '.join(CATALOGUE)}",
+                tuple(unknown),
+            )
+        if "DS" in choices:
+            ds = FactorSetting.parse(choices.pop("DS"))
+            if ds.choice is not Choice.DISTINCTIVE:
+                raise InvalidConfiguration("DS: data sampling is always distinctive", ("DS",))
+        order = order or tuple(CATALOGUE)
+        if sorted(order) != sorted(CATALOGUE) or order[0] != "DS":
+            raise InvalidConfiguration(f"order must list every factor once with DS first, got {order}", tuple(order))
+        settings = tuple((name, FactorSetting.parse(choices.get(name, "off"))) for name in order if name != "DS")
+        return cls(settings, clip_budget, temperature, modality_pairs or ModalityPairs())
+
+    def __post_init__(self) -> None:
+        if not self.temperature > 0:
+            raise InvalidConfiguration(f"temperature must be > 0, got {self.temperature}")
+        for name, setting in self.settings:
+            _check_setting(name, setting)
+        if self.k_videos < 2:
+            raise InvalidConfiguration(
+                f"DS: K_i = clip_budget // prod(K_m) = {self.clip_budget} // {self.clips_per_video}"
+                f" = {self.k_videos} < 2; a batch needs at least two videos (raise the clip budget"
+                " or lower K_m)",
+                ("DS",) + tuple(n for n, s in self.settings if s.k > 1),
+            )
+
+    # -- derived quantities -------------------------------------------------------------------
+
+    @property
+    def factor_names(self) -> tuple[str, ...]:
+        """Factor names in sampling order, DS first."""
+        return ("DS",) + tuple(name for name, _ in self.settings)
+
+    @property
+    def clips_per_video(self) -> int:
+        return math.prod(s.k for _, s in self.settings)
+
+    @property
+    def k_videos(self) -> int:
+        """K_i: videos per batch, the most that fit the clip budget."""
+        return self.clip_budget // self.clips_per_video
+
+    @property
+    def ks(self) -> tuple[int, ...]:
+        """K_m for every factor in sampling order (DS first, K_DS = K_i)."""
+        return (self.k_videos,) + tuple(s.k for _, s in self.settings)
+
+    @property
+    def batch_size(self) -> int:
+        """K = prod(K_m): tuples (clips) per batch."""
+        return self.k_videos * self.clips_per_video
+
+    @property
+    def choices(self) -> tuple[Choice, ...]:
+        """Choice for every factor in sampling order (DS first)."""
+        return (Choice.DISTINCTIVE,) + tuple(s.choice for _, s in self.settings)
+
+    def setting(self, name: str) -> FactorSetting:
+        if name == "DS":
+            return FactorSetting(Choice.DISTINCTIVE, self.k_videos)
+        return dict(self.settings)[name]
+
+    @property
+    def uses_audio(self) -> bool:
+        return self.setting("MOD").choice is not Choice.OFF
+
+    def describe(self) -> str:
+        """One line in the papers' notation, e.g. "DS=d TS=i(2) MOD=i(2) TR=d(2) SP=off AUG=off"."""
+        parts = [f"DS=d({self.k_videos})"]
+        for name, s in self.settings:
+            parts.append(f"{name}={s.choice.letter}" + (f"({s.k})" if s.choice is not Choice.OFF else ""))
+        return " ".join(parts)
+
+
+def notation_cells(notation: str) -> dict[str, str]:
+    """The per-factor cells of `describe()`'s notation: 'DS=d(8) TS=i(2) MOD=off' -> {'DS': 'd(8)', 'TS': 'i(2)', ...}.
+
+    Words that are not a factor (an infeasible candidate's 'budget=64') are skipped.
+    """
+    cells = {}
+    for part in notation.split():
+        name, _, value = part.partition("=")
+        if name in CATALOGUE:
+            cells[name] = value
+    return cells
+
+
+def _check_setting(name: str, setting: FactorSetting) -> None:
+    factor = CATALOGUE[name]
+    if setting.choice not in factor.allowed:
+        allowed = ", ".join(sorted(c.value for c in factor.allowed))
+        raise InvalidConfiguration(f"{name}: choice '{setting.choice}' is not allowed (allowed: {allowed})", (name,))
+    if setting.choice is Choice.OFF and setting.k != 1:
+        raise InvalidConfiguration(f"{name}: an 'off' factor has K_m = 1, got K_m = {setting.k}", (name,))
+    if setting.choice is not Choice.OFF and setting.k < 2:
+        raise InvalidConfiguration(
+            f"{name}: '{setting.choice}' needs K_m >= 2 (with K_m = {setting.k} no two clips differ in"
+            " this factor, so there is nothing to contrast; use 'off')",
+            (name,),
+        )
+    if factor.max_k is not None and setting.k > factor.max_k:
+        raise InvalidConfiguration(
+            f"{name}: K_m = {setting.k} exceeds the {factor.max_k} values this factor has", (name,)
+        )
