@@ -30,9 +30,11 @@ from api.settings import (
     Limits,
     Settings,
 )
+from core.data.proxy_datasets import PROXY_DATASETS
 from search.spec import DataSection, Range, RaySection, SpecError, StudySpec, load_spec
 
-DATA_ROOT_FIELDS = ("pretrain_root", "hmdb_root", "ucf_root")
+# The pretraining root and every registered proxy dataset's root field (core.data.proxy_datasets).
+DATA_ROOT_FIELDS = ("pretrain_root", *dict.fromkeys(dataset.root_field for dataset in PROXY_DATASETS.values()))
 # Fields the server alone decides (section, field) -> what it uses instead: refused through the API, absent
 # from its request schema; `gdt-search run FILE.yaml` still takes them.
 SERVER_DECIDED = {

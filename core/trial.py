@@ -19,10 +19,10 @@ from typing import Literal
 import numpy as np
 import torch
 
-from core.data.action_datasets import official_split_tags
 from core.data.augment import AugmentSpec, VideoAugmentSpec
 from core.data.clip_cache import ClipCache, build_folder_cache, build_world_cache
 from core.data.clips import ClipSpec
+from core.data.proxy_datasets import PROXY_DATASETS
 from core.data.video_folder import DecodeSettings
 from core.data.world import WorldConfig
 from core.evaluation.proxy import EvalSpec, Evaluation, ProxyData, evaluate
@@ -42,7 +42,7 @@ class DataSpec:
     proxy_seed_offset: int = 1  # the proxy world is the pretraining world with seed + this ...
     proxy_videos_per_class: int | None = None  # ... and this many videos per class (None: the same)
     pretrain_root: str | None = None  # kind="folders": any folder of videos with audio
-    proxy: Literal["hmdb51", "ucf101"] = "hmdb51"  # kind="folders": the labelled proxy dataset
+    proxy: Literal[tuple(PROXY_DATASETS)] = "hmdb51"  # kind="folders": the labelled proxy dataset (a registered name)
     hmdb_root: str | None = None  # hmdb51_org/ + testTrainMulti_7030_splits/
     ucf_root: str | None = None  # UCF-101/ + ucfTrainTestlist/
     decode_fps: float = 12.0  # kind="folders": frames are decoded once at this rate ...
@@ -112,17 +112,18 @@ def open_data(spec: DataSpec) -> tuple[ClipCache, ProxyData]:
         )
         proxy_cache = build_world_cache(proxy_world, cache_root, show_progress=False)
     elif spec.kind == "folders":
-        proxy_root = spec.hmdb_root if spec.proxy == "hmdb51" else spec.ucf_root
+        if spec.proxy not in PROXY_DATASETS:
+            known = ", ".join(PROXY_DATASETS)
+            raise ValueError(f"data.proxy: unknown proxy dataset {spec.proxy!r}; registered: {known}")
+        dataset = PROXY_DATASETS[spec.proxy]
+        proxy_root = getattr(spec, dataset.root_field)
         if not spec.pretrain_root or not proxy_root:
             raise ValueError(f"data.kind 'folders' needs pretrain_root and the {spec.proxy} root")
         # Files shorter than one clip are skipped (and reported) when the cache is built.
         settings = DecodeSettings(spec.decode_fps, short_side=spec.short_side,
                                   min_duration_s=spec.clip_frames / spec.decode_fps)  # fmt: skip
         pretrain_cache = build_folder_cache(spec.pretrain_root, cache_root, settings, show_progress=False)
-        video_dir, tags = official_split_tags(spec.proxy, proxy_root)
-        proxy_cache = build_folder_cache(
-            video_dir, cache_root, settings, label_from_parent=True, split_tags=tags, show_progress=False
-        )
+        proxy_cache = dataset.open(proxy_root, cache_root, settings)
     else:
         raise ValueError(f"data.kind must be 'world' or 'folders', got {spec.kind!r}")
     return pretrain_cache, proxy_data(proxy_cache, spec.split)

@@ -22,6 +22,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
 
+from core.data.proxy_datasets import PROXY_DATASETS
 from core.data.world import WorldConfig
 from core.evaluation.proxy import EvalSpec
 from core.gdt.config import GDTConfig, InvalidConfiguration
@@ -645,7 +646,7 @@ def check_spec(spec: StudySpec) -> list[tuple[str, str]]:
             )
     if spec.data.kind == "folders":
         data = spec.data.model_dump()
-        root = {"hmdb51": "hmdb_root", "ucf101": "ucf_root"}.get(data.get("proxy", "hmdb51"), "hmdb_root")
+        root = PROXY_DATASETS[spec.data.proxy].root_field  # core.data.proxy_datasets: the entry names its root field
         for needed in ("pretrain_root", root):
             if not data.get(needed):
                 problems.append((f"data.{needed}", f"needed with kind 'folders' (proxy {data.get('proxy', 'hmdb51')})"))
