@@ -7,13 +7,14 @@ import sys
 import tempfile
 from pathlib import Path
 
+from core.errors import GDTSearchError
 from core.gdt.config import GDTConfig, InvalidConfiguration
 from core.gdt.presets import PRESETS, preset
 from core.gdt.validity import validate
 from core.trial import DEFAULT_STEPS
 
 
-class UsageError(Exception):
+class UsageError(GDTSearchError):
     """Bad input on the command line: `main` prints the message and exits with status 2."""
 
 

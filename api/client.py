@@ -21,10 +21,12 @@ from typing import Any
 import httpx
 import yaml
 
+from core.errors import GDTSearchError
+
 TERMINAL = {"completed", "failed", "cancelled"}
 
 
-class APIError(RuntimeError):
+class APIError(GDTSearchError, RuntimeError):
     """The service refused a request; `detail` is its message (for 422: a list of field problems)."""
 
     def __init__(self, status: int, detail: Any):

@@ -18,10 +18,11 @@ from sqlalchemy import select, update
 from api.db import Database
 from api.models import IntermediateValue, Study, Trial, utcnow
 from api.queue import add_event
+from core.errors import GDTSearchError
 from search.recorder import StudyInfo, TrialProgress, TrialRecord, TrialStart, json_safe
 
 
-class ClaimLost(RuntimeError):
+class ClaimLost(GDTSearchError, RuntimeError):
     """The study is no longer claimed by this worker (or no longer running)."""
 
 

@@ -30,6 +30,7 @@ from api.schemas import (
     TrialOut,
     TrialProgressOut,
 )
+from core.errors import GDTSearchError
 from search.best import best_set, chance_level
 from search.effects import factor_effects
 from search.intervals import estimate
@@ -37,7 +38,7 @@ from search.measurements import Measured, fold, seed_values
 from search.recorder import TrialProgress, progress_text
 
 
-class NoSuchTrial(LookupError):
+class NoSuchTrial(GDTSearchError, LookupError):
     """A trial number that the study does not have."""
 
 

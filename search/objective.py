@@ -30,6 +30,7 @@ import torch
 
 from core.data.clips import ClipTooShort
 from core.data.video_folder import BadVideoError
+from core.errors import DETERMINISTIC_FAILURES, FailureKind, GDTSearchError
 from core.evaluation.metrics import ProxyScores
 from core.gdt.config import InvalidConfiguration
 from core.train.pretrain import TrainingFailed
@@ -37,19 +38,17 @@ from search.recorder import NullRecorder, Recorder, StudyProgress, TrialProgress
 from search.space import Candidate, SearchSpace
 from search.spec import ObjectiveSection, StudySpec, trial_spec_summary
 
-# Failures that the same configuration would hit again: an equivalent trial reuses them.
-DETERMINISTIC_FAILURES = ("non-finite", "clip-too-short", "invalid", "nan-score")
 
+class TrialFailed(GDTSearchError):
+    """A trial that could not produce a score; `kind` classifies the reason (core.errors.FailureKind; a
+    deterministic kind is one the same configuration would hit again, so an equivalent trial reuses it)."""
 
-class TrialFailed(Exception):
-    """A trial that could not produce a score; `kind` classifies the reason (see DETERMINISTIC_FAILURES)."""
-
-    def __init__(self, reason: str, kind: str):
+    def __init__(self, reason: str, kind: FailureKind | str):
         super().__init__(reason)
-        self.reason, self.kind = reason, kind
+        self.reason, self.kind = reason, FailureKind(kind)
 
 
-class TrialInfeasible(Exception):
+class TrialInfeasible(GDTSearchError):
     """A proposal that violates the GDT validity rules or the data's limits; it is never trained."""
 
 
@@ -276,20 +275,19 @@ def _train_seed(
     except optuna.TrialPruned:
         raise
     except TrainingFailed as error:
-        kind = "non-finite" if "non-finite" in error.reason else "oom" if "out of memory" in error.reason else "train"
-        raise TrialFailed(f"training failed at step {error.step}: {error.reason}", kind) from error
+        raise TrialFailed(f"training failed at step {error.step}: {error.reason}", error.kind) from error
     except torch.OutOfMemoryError as error:
-        raise TrialFailed(f"out of memory: {str(error).splitlines()[0]}", "oom") from error
+        raise TrialFailed(f"out of memory: {str(error).splitlines()[0]}", FailureKind.OOM) from error
     except ClipTooShort as error:
-        raise TrialFailed(f"clip too short: {error}", "clip-too-short") from error
+        raise TrialFailed(f"clip too short: {error}", FailureKind.CLIP_TOO_SHORT) from error
     except BadVideoError as error:
-        raise TrialFailed(f"decode error: {error}", "decode") from error
+        raise TrialFailed(f"decode error: {error}", FailureKind.DECODE) from error
     except InvalidConfiguration as error:
-        raise TrialFailed(f"invalid for the data: {error}", "invalid") from error
+        raise TrialFailed(f"invalid for the data: {error}", FailureKind.INVALID) from error
     except Exception as error:  # noqa: BLE001 - any other failure ends this trial, never the study
         where = traceback.extract_tb(error.__traceback__)[-1]
         raise TrialFailed(
-            f"{type(error).__name__}: {error} (at {Path(where.filename).name}:{where.lineno})", "error"
+            f"{type(error).__name__}: {error} (at {Path(where.filename).name}:{where.lineno})", FailureKind.ERROR
         ) from error
     if result.train.stopped_by == "callback":
         raise TrialStopped(result.train.steps)
@@ -300,12 +298,12 @@ def _train_seed(
         raise TrialFailed(
             f"objective is not finite ({values}) with seed {seed}; e.g. R@k needs >= k gallery videos"
             f" ({scores['n_train']} here)",
-            "nan-score",
+            FailureKind.NAN_SCORE,
         )
     return trial_spec, (result, scores, values, device_seconds)
 
 
-class TrialStopped(Exception):
+class TrialStopped(GDTSearchError):
     """The intermediate callback asked to stop (returned True) after `step` steps: a pruned trial."""
 
     def __init__(self, step: int):
@@ -381,7 +379,7 @@ class OptunaObjective:
         self.recorder.trial_started(TrialStart(**base))
         if not candidate.feasible:
             trial.set_user_attr("infeasible", candidate.infeasible)
-            trial.set_user_attr("failure_kind", "infeasible")
+            trial.set_user_attr("failure_kind", FailureKind.INFEASIBLE.value)
             self._finished(trial, TrialRecord(**base, state="infeasible", reason=candidate.infeasible))
             raise TrialInfeasible(candidate.infeasible)
         trial.set_user_attr("equivalence_key", candidate.key)
@@ -416,7 +414,7 @@ class OptunaObjective:
             raise
         except TrialFailed as failed:
             trial.set_user_attr("failure", failed.reason)
-            trial.set_user_attr("failure_kind", failed.kind)
+            trial.set_user_attr("failure_kind", failed.kind.value)
             self._finished(trial, TrialRecord(**base, state="failed", reason=failed.reason))
             raise
         trial.set_user_attr("scores", json_safe(trained.scores))
@@ -497,8 +495,9 @@ class OptunaObjective:
         if earlier.state == optuna.trial.TrialState.PRUNED:
             raise optuna.TrialPruned(f"equivalent trial #{original} was pruned")
         trial.set_user_attr("failure", f"equivalent trial #{original} failed: {reason}")
-        trial.set_user_attr("failure_kind", earlier.user_attrs.get("failure_kind"))
-        raise TrialFailed(f"equivalent trial #{original} failed: {reason}", earlier.user_attrs.get("failure_kind"))
+        kind = FailureKind(earlier.user_attrs["failure_kind"])  # reusable(): a deterministic failure
+        trial.set_user_attr("failure_kind", kind.value)
+        raise TrialFailed(f"equivalent trial #{original} failed: {reason}", kind)
 
 
 def pruner_name(pruner: optuna.pruners.BasePruner) -> str:

@@ -22,6 +22,7 @@ import optuna
 from optuna.exceptions import ExperimentalWarning
 from optuna.trial import TrialState
 
+from core.errors import GDTSearchError
 from core.threads import apply_threads
 from search.baseline import study_baseline
 from search.calibration import CalibratedPruner, pruning_gate, record_calibration, study_calibration
@@ -42,7 +43,7 @@ SPEC_ATTR = "gdt_spec"
 FINGERPRINT_ATTR = "gdt_fingerprint"
 
 
-class StudyMismatch(ValueError):
+class StudyMismatch(GDTSearchError, ValueError):
     """The storage already holds a study of this name whose space, data or objective differ."""
 
 

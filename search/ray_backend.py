@@ -26,10 +26,11 @@ from ray.tune.schedulers import ASHAScheduler, TrialScheduler
 from ray.tune.search import Searcher
 from ray.tune.search.optuna import OptunaSearch
 
+from core.errors import DETERMINISTIC_FAILURES, FailureKind
 from core.threads import apply_threads
 from search.baseline import study_baseline
 from search.calibration import pruning_gate, record_calibration, study_calibration
-from search.objective import DETERMINISTIC_FAILURES, TrialFailed, reusable, train_candidate
+from search.objective import TrialFailed, reusable, train_candidate
 from search.optuna_backend import grid_points, make_sampler, make_storage, open_study, study_info
 from search.recorder import NullRecorder, Recorder, TrialRecord, TrialStart, json_safe
 from search.space import Candidate, SearchSpace, data_limits
@@ -66,7 +67,7 @@ class DefineByRun:
             trial.set_user_attr("equivalence_key", candidate.key)
         else:
             trial.set_user_attr("infeasible", candidate.infeasible)
-            trial.set_user_attr("failure_kind", "infeasible")
+            trial.set_user_attr("failure_kind", FailureKind.INFEASIBLE.value)
         _LAST_PROPOSAL[self.space.spec.name] = (trial.number, trial.set_user_attr, candidate)
         return {NUMBER: trial.number}
 
@@ -198,10 +199,10 @@ class GDTSearcher(Searcher):
             outcome = {
                 "state": "failed",
                 "reason": "the Ray trial errored (its worker died or raised); see the trial's error.txt",
-                "kind": "ray-error",
+                "kind": FailureKind.RAY_ERROR.value,
             }
             set_attr("failure", outcome["reason"])
-            set_attr("failure_kind", "ray-error")
+            set_attr("failure_kind", FailureKind.RAY_ERROR.value)
             self.inner.on_trial_complete(proposal["inner"], None, error=True)
         elif result.get("failed"):
             outcome = {"state": "failed", "reason": result["failed"], "kind": result.get("failure_kind")}
@@ -332,7 +333,8 @@ def ray_trial(config: dict, spec_json: dict) -> None:
     try:
         trained = train_candidate(spec, candidate, None if spec.objective.multi else intermediate, device=device)
     except TrialFailed as failed:
-        tune.report({"final": True, "failed": failed.reason, "failure_kind": failed.kind, "step": spec.trial.steps})
+        failure = {"failed": failed.reason, "failure_kind": failed.kind.value}
+        tune.report({"final": True, **failure, "step": spec.trial.steps})
         return
     record = {"values": trained.values, "scores": json_safe(trained.scores), "replay": json_safe(trained.replay)}
     metrics = {

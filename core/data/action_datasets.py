@@ -23,6 +23,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.errors import GDTSearchError
+
 HMDB_VIDEO_DIR = "hmdb51_org"
 HMDB_SPLIT_DIR = "testTrainMulti_7030_splits"
 UCF_VIDEO_DIR = "UCF-101"
@@ -30,7 +32,7 @@ UCF_SPLIT_DIR = "ucfTrainTestlist"
 FOLDS = (1, 2, 3)
 
 
-class DatasetLayoutError(FileNotFoundError):
+class DatasetLayoutError(GDTSearchError, FileNotFoundError):
     """A directory, split file or listed video is missing; ``path`` is the one that was expected."""
 
     def __init__(self, message: str, path: Path) -> None:
@@ -38,7 +40,7 @@ class DatasetLayoutError(FileNotFoundError):
         self.path = Path(path)
 
 
-class SplitFileFormatError(ValueError):
+class SplitFileFormatError(GDTSearchError, ValueError):
     """A split-file line cannot be parsed; ``path`` and ``line`` (1-based) locate it."""
 
     def __init__(self, path: Path, line: int, problem: str) -> None:

@@ -48,6 +48,7 @@ from core.data.video_folder import (
     unusable_entries,
 )
 from core.data.world import WorldConfig, generate_video, world_items
+from core.errors import GDTSearchError
 
 CACHE_FORMAT = 1  # bump when the on-disk layout changes
 _INDEX_COLUMNS = ("frame_offset", "T", "C", "H", "W", "audio_offset", "samples")
@@ -406,7 +407,7 @@ def build_folder_cache(
     return cache
 
 
-class EmptyFolderError(ValueError):
+class EmptyFolderError(GDTSearchError, ValueError):
     """A folder with no usable video: none with a video extension, or every one skipped (with why)."""
 
     def __init__(self, root: Path, report: Sequence[SkippedFile], shown: int = 10) -> None:

@@ -15,6 +15,7 @@ from typing import Protocol
 import numpy as np
 import torch
 
+from core.errors import GDTSearchError
 from core.gdt.factors import CATALOGUE
 
 
@@ -88,7 +89,7 @@ def to_device(tensor: torch.Tensor, device: torch.device | str) -> torch.Tensor:
     return tensor.to(device, non_blocking=True)
 
 
-class ClipTooShort(ValueError):
+class ClipTooShort(GDTSearchError, ValueError):
     """A video cannot hold the span a clip needs (clip length x playback speed)."""
 
 

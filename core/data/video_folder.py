@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from core.errors import GDTSearchError
+
 VIDEO_EXTENSIONS: tuple[str, ...] = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v")
 
 
@@ -56,7 +58,7 @@ class SkippedFile:
     reason: str
 
 
-class BadVideoError(ValueError):
+class BadVideoError(GDTSearchError, ValueError):
     """A file cannot be used; ``reason`` says why in a few words (it goes into the report)."""
 
     def __init__(self, path: str | Path, reason: str) -> None:

@@ -11,10 +11,11 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from core.errors import GDTSearchError
 from core.gdt.factors import CATALOGUE, Choice
 
 
-class InvalidConfiguration(ValueError):
+class InvalidConfiguration(GDTSearchError, ValueError):
     """A configuration the GDT loss cannot train on; `factors` names the factors responsible."""
 
     def __init__(self, message: str, factors: tuple[str, ...] = ()):

@@ -18,18 +18,20 @@ import torch
 from core.data.augment import AugmentSpec, BatchAugmenter, ModelInputs
 from core.data.batches import GDTBatchStream, batch_loader
 from core.data.clips import ClipSource, ClipSpec
+from core.errors import FailureKind, GDTSearchError
 from core.gdt.config import GDTConfig
 from core.gdt.loss import gdt_loss
 from core.gdt.validity import validate
 from core.models.encoders import AVEncoders
 
 
-class TrainingFailed(RuntimeError):
-    """The run cannot produce a usable model; `reason` says why (recorded as the trial's failure)."""
+class TrainingFailed(GDTSearchError, RuntimeError):
+    """The run cannot produce a usable model; `reason` says why (recorded as the trial's failure), `kind`
+    classifies it (core.errors.FailureKind: non-finite loss, out of memory, or another training failure)."""
 
-    def __init__(self, reason: str, step: int):
+    def __init__(self, reason: str, step: int, kind: FailureKind = FailureKind.TRAIN):
         super().__init__(f"step {step}: {reason}")
-        self.reason, self.step = reason, step
+        self.reason, self.step, self.kind = reason, step, FailureKind(kind)
 
 
 @dataclass(frozen=True)
@@ -184,7 +186,7 @@ def pretrain(
         pending = None
         value = loss_on_device.item()
         if not math.isfinite(value):
-            raise TrainingFailed(f"non-finite loss ({value})", done - 1)
+            raise TrainingFailed(f"non-finite loss ({value})", done - 1, FailureKind.NON_FINITE)
         now = time.perf_counter()
         report = StepReport(done, value, config.batch_size / max(now - last_read, 1e-9), lr)
         last_read = now
@@ -208,7 +210,7 @@ def pretrain(
             if at_checkpoint or at_evaluation or step == total:
                 read_pending()  # a checkpoint or an evaluation must never hold a non-finite model
         except torch.OutOfMemoryError as error:
-            raise TrainingFailed(f"out of memory: {str(error).splitlines()[0]}", step) from error
+            raise TrainingFailed(f"out of memory: {str(error).splitlines()[0]}", step, FailureKind.OOM) from error
         if at_checkpoint:
             save_checkpoint(checkpoint, model, optimizer, scheduler, step, spec)
         if at_evaluation:

@@ -7,6 +7,7 @@ import torch
 
 from core.data.augment import AugmentSpec, VideoAugmentSpec
 from core.data.clips import ClipSpec
+from core.errors import FailureKind
 from core.gdt.presets import preset
 from core.models.encoders import build_encoders
 from core.train.pretrain import TrainCallback, TrainingFailed, TrainSpec, load_checkpoint, pretrain
@@ -57,7 +58,7 @@ def test_warmup_then_cosine_schedule(tiny_cache):
 def test_non_finite_loss_stops_with_the_reason(tiny_cache):
     with pytest.raises(TrainingFailed, match="non-finite loss") as error:
         _train(tiny_cache, TrainSpec(steps=50, lr=1e30, grad_clip=None, warmup_fraction=0.0, momentum=0.0))
-    assert error.value.step >= 1
+    assert error.value.step >= 1 and error.value.kind is FailureKind.NON_FINITE
 
 
 def test_out_of_memory_is_reported_as_the_reason(tiny_cache):
@@ -75,7 +76,7 @@ def test_out_of_memory_is_reported_as_the_reason(tiny_cache):
     model.video.forward = exhausting
     with pytest.raises(TrainingFailed, match="out of memory: CUDA out of memory") as error:
         pretrain(model, tiny_cache, CONFIG, TrainSpec(steps=5), CLIP, AUGMENT)
-    assert error.value.step == 1
+    assert error.value.step == 1 and error.value.kind is FailureKind.OOM
 
 
 def test_callback_sees_every_step_and_can_stop_the_run(tiny_cache):
