@@ -33,10 +33,9 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from core.data.action_datasets import HMDB_SPLIT_DIR, HMDB_VIDEO_DIR  # the layout the reader expects
 from core.data.world import WorldConfig, WorldItem, generate_video, world_items
 
-HMDB_VIDEO_DIR = "hmdb51_org"
-HMDB_SPLIT_DIR = "testTrainMulti_7030_splits"
 H264_CRF = 12  # near-transparent for the world's small, noisy frames; files stay tiny
 
 
