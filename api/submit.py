@@ -31,6 +31,7 @@ from api.settings import (
     Settings,
 )
 from core.data.proxy_datasets import PROXY_DATASETS
+from core.errors import GDTSearchError
 from search.spec import DataSection, Range, RaySection, SpecError, StudySpec, load_spec
 
 # The pretraining root and every registered proxy dataset's root field (core.data.proxy_datasets).
@@ -47,7 +48,7 @@ INVARIANCE_CLIPS = 8  # clips the invariance probe encodes per probe video (orig
 MAX_INT = 2**63 - 1
 
 
-class BodyError(Exception):
+class BodyError(GDTSearchError):
     """A request body that is not a study spec at all; `status` 413 (too large) or 422."""
 
     def __init__(self, status: int, message: str):

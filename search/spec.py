@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from core.data.proxy_datasets import PROXY_DATASETS
 from core.data.world import WorldConfig
+from core.errors import GDTSearchError
 from core.evaluation.proxy import EvalSpec
 from core.gdt.config import GDTConfig, InvalidConfiguration
 from core.gdt.factors import CATALOGUE, Choice
@@ -41,7 +42,7 @@ DATABASE_ENV = "GDT_SEARCH_DATABASE_URL"
 DEFAULT_DATABASE = "sqlite:///gdt-search.db"
 
 
-class SpecError(ValueError):
+class SpecError(GDTSearchError, ValueError):
     """An invalid study spec; `problems` lists (dotted field, what is wrong and what is allowed)."""
 
     def __init__(self, problems: list[tuple[str, str]]):
