@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import optuna
 from optuna.trial import TrialState
 
+from core.evaluation.metrics import METRIC_LABELS
 from core.gdt.config import notation_cells
 from core.gdt.factors import CATALOGUE
 from core.threads import OversubscriptionWarning
@@ -30,7 +31,8 @@ from search.optuna_backend import make_storage, run_optuna
 from search.recorder import Recorder
 from search.spec import StudySpec
 
-SCORE_COLUMNS = (("R@1", "r_at_1"), ("R@5", "r_at_5"), ("linear", "linear_top1"))
+# The results table's score columns: three of the proxy metrics (core.evaluation.metrics), with their labels.
+SCORE_COLUMNS = tuple((METRIC_LABELS[metric], metric) for metric in ("r_at_1", "r_at_5", "linear_top1"))
 
 
 @dataclass

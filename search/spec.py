@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from core.data.proxy_datasets import PROXY_DATASETS
 from core.data.world import WorldConfig
 from core.errors import GDTSearchError
+from core.evaluation.metrics import METRICS
 from core.evaluation.proxy import EvalSpec
 from core.gdt.config import GDTConfig, InvalidConfiguration
 from core.gdt.factors import CATALOGUE, Choice
@@ -37,7 +38,6 @@ DEFAULT_TRIAL = small_world_trial()
 # Numeric hyper-parameters a study may search; everything else in `trial` is fixed per study.
 TRAIN_HYPERPARAMETERS = ("lr", "momentum", "weight_decay", "warmup_fraction")
 HYPERPARAMETERS = ("temperature", *TRAIN_HYPERPARAMETERS)
-SCORES = ("r_at_1", "r_at_5", "r_at_20", "linear_top1", "fewshot_1nn")
 DATABASE_ENV = "GDT_SEARCH_DATABASE_URL"
 DEFAULT_DATABASE = "sqlite:///gdt-search.db"
 
@@ -608,11 +608,11 @@ def check_spec(spec: StudySpec) -> list[tuple[str, str]]:
     objective = spec.objective
     if objective.score == "weighted":
         if not objective.weights:
-            problems.append(("objective.weights", f"score 'weighted' needs weights over {', '.join(SCORES)}"))
+            problems.append(("objective.weights", f"score 'weighted' needs weights over {', '.join(METRICS)}"))
         else:
             for metric, weight in objective.weights.items():
-                if metric not in SCORES:
-                    problems.append((f"objective.weights.{metric}", f"unknown metric (allowed: {', '.join(SCORES)})"))
+                if metric not in METRICS:
+                    problems.append((f"objective.weights.{metric}", f"unknown metric (allowed: {', '.join(METRICS)})"))
                 elif weight < 0:
                     problems.append((f"objective.weights.{metric}", "weights must be >= 0"))
             if sum(objective.weights.values()) <= 0:

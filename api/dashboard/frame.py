@@ -17,14 +17,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from api.models import IntermediateValue, Study, Trial
+from core.evaluation.metrics import METRICS  # the proxy metrics of a trial's `scores`, all in [0, 1]
 from core.gdt.config import notation_cells
 from core.gdt.factors import CATALOGUE
 from search.best import BestSet, chance_level
 from search.best import best_set as search_best_set
 from search.measurements import Measured, fold, seed_values
-
-# The proxy metrics of a trial's `scores` (core.evaluation.metrics.ProxyScores), all in [0, 1].
-METRICS = ("r_at_1", "r_at_5", "r_at_20", "linear_top1", "fewshot_1nn")
 
 
 @dataclass(frozen=True)

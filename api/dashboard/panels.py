@@ -22,7 +22,7 @@ from search.measurements import hyper_of
 
 CHOICE_ORDER = ("i", "d", "ignore", "off")  # the papers' letters: invariant, distinctive, ignore, off
 CATEGORICAL_AXIS_MAX = 12  # numeric parameters with at most this many values get labelled ticks
-TableSort = Literal["score", "best", "n", "n_seeds", "r_at_1", "r_at_5", "r_at_20", "linear_top1", "fewshot_1nn"]
+TableSort = Literal["score", "best", "n", "n_seeds", *METRICS]  # the proxy metrics: one list (frame.METRICS)
 
 
 def _number(value) -> float | None:

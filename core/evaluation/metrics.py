@@ -148,6 +148,12 @@ def subset_indices(
     return torch.as_tensor(np.sort(np.concatenate(chosen)) if chosen else np.zeros(0, dtype=np.int64))
 
 
+# The proxy metrics a trial is scored by (the `ProxyScores` fields of these names, all in [0, 1]) and their short
+# labels: the one list the study spec's objective, the CLI's results table and the dashboard use.
+METRIC_LABELS = {"r_at_1": "R@1", "r_at_5": "R@5", "r_at_20": "R@20", "linear_top1": "linear", "fewshot_1nn": "1-NN"}
+METRICS: tuple[str, ...] = tuple(METRIC_LABELS)
+
+
 @dataclass(frozen=True)
 class ProxyScores:
     """Proxy metrics in [0, 1]; an R@k is nan when the (subset) train gallery has fewer than k videos."""
