@@ -20,10 +20,10 @@ import optuna
 from optuna.trial import TrialState
 
 from core.gdt.config import notation_cells
-from core.gdt.factors import CATALOGUE
+from core.gdt.factors import CATALOGUE, CHOICE_OF_LETTER
 from search.intervals import Estimate, estimate
 
-LETTERS = {"i": "invariant", "d": "distinctive", "ignore": "ignore", "off": "off"}
+LETTERS = {letter: choice.value for letter, choice in CHOICE_OF_LETTER.items()}  # the papers' letter -> choice
 # A trial as both surfaces see it: (trial number, configuration notation, params as recorded, seeds' scores).
 Sample = tuple[int, str, Mapping[str, Any], Sequence[float]]
 

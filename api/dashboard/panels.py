@@ -16,11 +16,12 @@ import numpy as np
 import pandas as pd
 
 from api.dashboard.frame import METRICS, StudyFrame
+from core.gdt.factors import LETTERS
 from search import effects as paired
 from search.intervals import estimate
 from search.measurements import hyper_of
 
-CHOICE_ORDER = ("i", "d", "ignore", "off")  # the papers' letters: invariant, distinctive, ignore, off
+CHOICE_ORDER = tuple(LETTERS.values())  # the papers' letters (core.gdt.factors): invariant, distinctive, ignore, off
 CATEGORICAL_AXIS_MAX = 12  # numeric parameters with at most this many values get labelled ticks
 TableSort = Literal["score", "best", "n", "n_seeds", *METRICS]  # the proxy metrics: one list (frame.METRICS)
 

@@ -18,7 +18,7 @@ import torch
 
 
 class Choice(StrEnum):
-    """What the representation should do with respect to one factor (DESIGN.md §3)."""
+    """What the representation should do with respect to one factor (README.md, "GDT semantics")."""
 
     INVARIANT = "invariant"  # c = 1, w = 1: pull together clips that differ in this factor
     DISTINCTIVE = "distinctive"  # c = delta(t = t'), w = 1: push them apart
@@ -28,7 +28,18 @@ class Choice(StrEnum):
     @property
     def letter(self) -> str:
         """The papers' one-letter notation ("·" is ambiguous between the paper versions, so spell it)."""
-        return {"invariant": "i", "distinctive": "d", "ignore": "ignore", "off": "off"}[self.value]
+        return LETTERS[self]
+
+
+# The choices in the papers' notation (a configuration's `describe()`: 'TR=d(2) TS=i(2) MOD=off'), in `Choice`
+# order, and back; the one definition of the letters (search.measurements, the presets and the dashboard use it).
+LETTERS: dict[Choice, str] = {
+    Choice.INVARIANT: "i",
+    Choice.DISTINCTIVE: "d",
+    Choice.IGNORE: "ignore",
+    Choice.OFF: "off",
+}
+CHOICE_OF_LETTER: dict[str, Choice] = {letter: choice for choice, letter in LETTERS.items()}
 
 
 # Values drawn for one level of the hierarchy: a (branches, k) tensor, one row per parent branch.

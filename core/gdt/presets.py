@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from core.gdt.config import GDTConfig
+from core.gdt.factors import CHOICE_OF_LETTER
 
 # Row -> (TR, TS, modality) in the papers' letters; "." is the version-dependent "·".
 ICCV_TABLE_1: dict[str, tuple[str, str, str]] = {
@@ -28,14 +29,12 @@ ICLR_TABLE_1: dict[str, tuple[str, str, str]] = {
     "m": ("d", "d", "AV"),
 }  # fmt: skip
 
-_LETTER = {"i": "invariant", "d": "distinctive"}
-
 
 def table1_config(row: str, version: str, clip_budget: int = 64) -> GDTConfig:
     """The configuration of Table 1 row `row` ("a".."m") in paper `version` ("iccv" or "iclr")."""
     table, dot = {"iccv": (ICCV_TABLE_1, "off"), "iclr": (ICLR_TABLE_1, "ignore")}[version]
     tr, ts, modality = table[row]
-    choices = {name: _LETTER.get(letter, dot) for name, letter in (("TR", tr), ("TS", ts))}
+    choices = {name: CHOICE_OF_LETTER.get(letter, dot) for name, letter in (("TR", tr), ("TS", ts))}
     if modality == "AV":
         choices["MOD"] = "invariant"
     else:
