@@ -2,7 +2,7 @@
 
 from api.client import Client
 client = Client("http://127.0.0.1:8000")
-study = client.create_study("examples/table1.yaml")
+study = client.create_study("examples/study.yaml")
 client.wait(study, progress=True)
 df = client.trials(study)
 client.best(study)
@@ -111,6 +111,19 @@ class Effects:
 
 
 class Client:
+    """The service's HTTP API from Python. With a server at `url` (`gdt-search serve`; `gdt-search worker` trains
+    its studies' trials):
+
+        >>> from api.client import Client
+        >>> client = Client(url)
+        >>> study = client.create_study({"name": "tour", "factors": {"TR": {"choices": ["invariant", "off"]}}})
+        >>> client.study(study)["status"]  # no worker has claimed it yet
+        'queued'
+        >>> client.cancel(study)["status"]
+        'cancelled'
+        >>> client.close()
+    """
+
     def __init__(self, base_url: str = "http://127.0.0.1:8000", token: str | None = None, timeout: float = 30.0):
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self.http = httpx.Client(base_url=base_url, headers=headers, timeout=timeout)

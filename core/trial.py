@@ -218,6 +218,29 @@ def run_trial(
     `on_intermediate(step, Evaluation) -> bool` is called every `spec.train.eval_every` steps; True
     stops the trial there (pruning). Raises `core.train.pretrain.TrainingFailed` with the reason when
     training cannot produce a model.
+
+    A two-step trial on a tiny world (its clip caches are built under `cache_root` on first use):
+
+        >>> import tempfile
+        >>> from core.data.augment import AugmentSpec, VideoAugmentSpec
+        >>> from core.data.world import WorldConfig
+        >>> from core.evaluation.proxy import EvalSpec
+        >>> from core.gdt.presets import preset
+        >>> from core.train.pretrain import TrainSpec
+        >>> from core.trial import DataSpec, TrialSpec, run_trial
+        >>> small = dict(duration_s=2, fps=8, height=16, width=16)
+        >>> world = WorldConfig(videos_per_class=3, classes=("grow", "shrink"), **small)
+        >>> spec = TrialSpec(
+        ...     data=DataSpec(world=world, cache_root=tempfile.mkdtemp(), clip_frames=4),
+        ...     feature_dim=16, width=4, train=TrainSpec(steps=2), device="cpu",
+        ...     eval=EvalSpec(clips_per_video=2, invariance_videos=4),
+        ...     augment=AugmentSpec(video=VideoAugmentSpec(crop_size=16)),
+        ... )
+        >>> result = run_trial(preset("iccv-i", clip_budget=16), spec)
+        >>> result.config, result.train.steps
+        ('DS=d(4) TS=off MOD=i(2) TR=d(2) SP=off AUG=off', 2)
+        >>> sorted(result.evaluation.invariance), 0 <= result.evaluation.scores.linear_top1 <= 1
+        (['MOD', 'SP', 'TR', 'TS'], True)
     """
     device, pretrain_clips, data, clip_spec, model = _start(spec)
     callback = _Intermediate(on_intermediate, data, spec, clip_spec, device, on_step)

@@ -132,7 +132,20 @@ def _mask_digest(mask) -> str:
 
 @dataclass
 class SearchSpace:
-    """The study's space; `limits` (optional) adds the data-dependent feasibility checks."""
+    """The study's space; `limits` (optional) adds the data-dependent feasibility checks.
+
+    Two factors with two choices each: four candidates, of which all-off is infeasible (no positive pairs):
+
+        >>> from search.space import SearchSpace
+        >>> from search.spec import load_spec
+        >>> factors = {"TR": {"choices": ["invariant", "off"]}, "MOD": {"choices": ["invariant", "off"]}}
+        >>> space = SearchSpace(load_spec({"factors": factors}))
+        >>> [c.config.describe() for c in space.unique_feasible()]  # doctest: +NORMALIZE_WHITESPACE
+        ['DS=d(16) TS=off MOD=i(2) TR=i(2) SP=off AUG=off', 'DS=d(32) TS=off MOD=i(2) TR=off SP=off AUG=off',
+         'DS=d(32) TS=off MOD=off TR=i(2) SP=off AUG=off']
+        >>> [c.infeasible.split(":")[0] for c in space.enumerate() if not c.feasible]
+        ['no positives']
+    """
 
     spec: StudySpec
     limits: DataLimits | None = None

@@ -404,6 +404,16 @@ def load_spec(source: str | Path | Mapping, overrides: Mapping[str, Any] | None 
     """A validated StudySpec from a YAML/JSON file path or a mapping, with dotted-field overrides.
 
     Raises SpecError naming every bad field.
+
+        >>> from search.spec import load_spec
+        >>> spec = load_spec({"factors": {"TR": {"choices": ["invariant", "off"]}}}, {"search.n_trials": 4})
+        >>> spec.search.n_trials, spec.search.sampler  # unset fields take their defaults
+        (4, 'tpe')
+        >>> load_spec({"factors": {"TR": {"choices": ["sideways"]}}})
+        Traceback (most recent call last):
+        ...
+        search.spec.SpecError: invalid study spec:
+          factors.TR.choices.0: Input should be 'invariant', 'distinctive', 'ignore' or 'off'
     """
     if isinstance(source, Mapping):
         raw = dict(source)

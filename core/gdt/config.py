@@ -77,7 +77,21 @@ class GDTConfig:
         modality_pairs: ModalityPairs | None = None,
         order: tuple[str, ...] | None = None,
     ) -> GDTConfig:
-        """Settings for the named factors; every other catalogue factor is off."""
+        """Settings for the named factors; every other catalogue factor is off.
+
+        A choice is a name (K_m = 2 unless off), ``(choice, K_m)`` or ``{"choice": ..., "k": ...}``:
+
+            >>> from core.gdt.config import GDTConfig
+            >>> config = GDTConfig.build({"TR": "invariant", "MOD": ("invariant", 2)}, clip_budget=16)
+            >>> config.describe()
+            'DS=d(4) TS=off MOD=i(2) TR=i(2) SP=off AUG=off'
+            >>> config.k_videos, config.batch_size  # K_i videos x prod(K_m) clips each, within the budget
+            (4, 16)
+            >>> GDTConfig.build({"XX": "invariant"})
+            Traceback (most recent call last):
+            ...
+            core.gdt.config.InvalidConfiguration: unknown factor(s) XX; known factors: DS, TS, MOD, TR, SP, AUG
+        """
         choices = dict(choices or {})
         unknown = sorted(set(choices) - set(CATALOGUE))
         if unknown:

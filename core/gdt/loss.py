@@ -16,7 +16,27 @@ from core.gdt.contrast import BatchStructure
 
 
 def gdt_loss(embeddings: torch.Tensor, structure: BatchStructure, temperature: float = 0.07) -> torch.Tensor:
-    """Scalar float32 loss for (K, d) embeddings in tuple order (fp32 or bf16, any device)."""
+    """Scalar float32 loss for (K, d) embeddings in tuple order (fp32 or bf16, any device).
+
+    The structure comes from the configuration (`core.gdt.contrast.batch_structure`):
+
+        >>> import torch
+        >>> from core.gdt.config import GDTConfig
+        >>> from core.gdt.contrast import batch_structure
+        >>> from core.gdt.loss import gdt_loss
+        >>> config = GDTConfig.build({"TR": "invariant", "MOD": "invariant"}, clip_budget=16)
+        >>> structure = batch_structure(config)
+        >>> embeddings = torch.randn(config.batch_size, 8, requires_grad=True)
+        >>> gdt_loss(embeddings, structure, temperature=0.07).backward()
+        >>> embeddings.grad.shape
+        torch.Size([16, 8])
+
+    Equal embeddings make every key of an anchor equally likely: the loss is log(keys per anchor), here
+    log 8 (the 8 clips of the other modality; within-modal pairs are off by default):
+
+        >>> gdt_loss(torch.ones(16, 8), structure)
+        tensor(2.0794)
+    """
     if embeddings.shape[0] != structure.weight.shape[0]:
         raise ValueError(
             f"{embeddings.shape[0]} embeddings for a batch structure of {structure.weight.shape[0]} tuples"
