@@ -81,13 +81,13 @@ class TrialResult:
     device: str
     environment: dict
 
-    def summary(self) -> dict:
-        """Flat, JSON-ready record of the trial (what a recorder stores)."""
-        scores = asdict(self.evaluation.scores)
+    def record(self) -> dict:
+        """The trial's measurements, JSON-ready: its proxy scores, measured invariances, training and evaluation
+        figures, device and environment. The one record both `summary()` and the search layer's replay record
+        (search.objective.train_candidate) are made of."""
         return {
-            "config": self.config,
-            **{f"score_{k}": v for k, v in scores.items()},
-            **{f"invariance_{k}": v.score for k, v in self.evaluation.invariance.items()},
+            "scores": asdict(self.evaluation.scores),
+            "invariance": {k: v.score for k, v in self.evaluation.invariance.items()},
             "train_steps": self.train.steps,
             "final_loss": self.train.final_loss,
             "clips_per_second": self.train.clips_per_second,
@@ -95,7 +95,20 @@ class TrialResult:
             "eval_seconds": self.evaluation.seconds,
             "stopped_by": self.train.stopped_by,
             "device": self.device,
-            **self.environment,
+            "environment": self.environment,
+        }
+
+    def summary(self) -> dict:
+        """Flat, JSON-ready record of the trial: `record()` with its scores, invariances and environment spread
+        out (score_<metric>, invariance_<factor>)."""
+        record = self.record()
+        scores, invariance, environment = record.pop("scores"), record.pop("invariance"), record.pop("environment")
+        return {
+            "config": self.config,
+            **{f"score_{k}": v for k, v in scores.items()},
+            **{f"invariance_{k}": v for k, v in invariance.items()},
+            **record,
+            **environment,
         }
 
 

@@ -143,20 +143,20 @@ def train_candidate(
         {
             "seed": trial_spec.train.seed,
             "values": values,
-            "scores": json_safe(scores),
-            "invariance": {k: v.score for k, v in result.evaluation.invariance.items()},
-            "train_steps": result.train.steps,
-            "final_loss": result.train.final_loss,
+            "scores": json_safe(record["scores"]),
+            "invariance": record["invariance"],
+            "train_steps": record["train_steps"],
+            "final_loss": record["final_loss"],
             "device_seconds": device_seconds,
         }
-        for trial_spec, (result, scores, values, device_seconds) in runs
+        for trial_spec, (record, values, device_seconds) in runs
     ]
-    result = first[0]  # the first seed's run: environment, device, steps and loss of the replay record
+    record = first[0]  # the first seed's record (core.trial.TrialResult.record): environment, device, steps, loss
     values = [_mean([run["values"][0] for run in per_seed])]
     device_seconds = sum(run["device_seconds"] for run in per_seed)
     if spec.objective.cost == "device_seconds":
         values.append(device_seconds)
-    scores = _mean_scores([scores for _, (_, scores, _, _) in runs])
+    scores = _mean_scores([r["scores"] for _, (r, _, _) in runs])
     pretrain, proxy = open_data(first_spec.data)
     replay = {
         "config": candidate.config.describe(),
@@ -175,16 +175,16 @@ def train_candidate(
             "world": first_spec.data.world.identity() if first_spec.data.kind == "world" else None,
         },
         "code": code_version(),
-        "libraries": {**result.environment, **_library_versions()},
-        "device": result.device,
+        "libraries": {**record["environment"], **_library_versions()},
+        "device": record["device"],
         "worker": {"host": platform.node(), "pid": os.getpid()},
         "wall_seconds": time.perf_counter() - started,
         "device_seconds": device_seconds,
-        "train_seconds": sum(r.train.wall_seconds for _, (r, _, _, _) in runs),
-        "eval_seconds": sum(r.evaluation.seconds for _, (r, _, _, _) in runs),
-        "train_steps": result.train.steps,
-        "final_loss": result.train.final_loss,
-        "stopped_by": result.train.stopped_by,
+        "train_seconds": sum(r["train_seconds"] for _, (r, _, _) in runs),
+        "eval_seconds": sum(r["eval_seconds"] for _, (r, _, _) in runs),
+        "train_steps": record["train_steps"],
+        "final_loss": record["final_loss"],
+        "stopped_by": record["stopped_by"],
         "invariance": _mean_scores([run["invariance"] for run in per_seed]),
         "trial_spec": trial_spec_summary(first_spec),
     }
@@ -249,7 +249,8 @@ def _train_seed(
     spec: StudySpec, candidate: Candidate, seed: int, on_intermediate, device: str | None,
     progress: ProgressThrottle | None = None,
 ):  # fmt: skip
-    """One training seed: (its trial spec, (run_trial's result, proxy scores, objective values, device seconds))."""
+    """One training seed: (its trial spec, (its record: core.trial.TrialResult.record, objective values, device
+    seconds))."""
     from core.trial import open_data, run_trial
 
     trial_spec = spec.trial_spec(candidate.train_hyper(), seed=seed)
@@ -291,16 +292,16 @@ def _train_seed(
         ) from error
     if result.train.stopped_by == "callback":
         raise TrialStopped(result.train.steps)
-    scores = asdict(result.evaluation.scores)
-    device_seconds = result.train.wall_seconds + result.evaluation.seconds
+    record = result.record()
+    device_seconds = record["train_seconds"] + record["eval_seconds"]
     values = objective_values(result.evaluation.scores, spec.objective, device_seconds)
     if not all(math.isfinite(v) for v in values):
         raise TrialFailed(
             f"objective is not finite ({values}) with seed {seed}; e.g. R@k needs >= k gallery videos"
-            f" ({scores['n_train']} here)",
+            f" ({record['scores']['n_train']} here)",
             FailureKind.NAN_SCORE,
         )
-    return trial_spec, (result, scores, values, device_seconds)
+    return trial_spec, (record, values, device_seconds)
 
 
 class TrialStopped(GDTSearchError):
