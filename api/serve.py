@@ -14,12 +14,12 @@ import subprocess
 import sys
 
 from api.db import Database, migrate
-from api.settings import Settings
+from api.settings import MIGRATE_ENV, Settings
 from api.worker import REPO
 
 
 def start_worker(settings: Settings) -> subprocess.Popen:
-    env = {**os.environ, **settings.environ(), "GDT_SEARCH_MIGRATE": "0"}
+    env = {**os.environ, **settings.environ(), MIGRATE_ENV: "0"}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     return subprocess.Popen([sys.executable, "-m", "api.cli", "worker", "--exit-with-parent"], env=env)
 
