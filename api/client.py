@@ -21,9 +21,10 @@ from typing import Any
 import httpx
 import yaml
 
+from api.models import FINISHED_STUDY
 from core.errors import GDTSearchError
 
-TERMINAL = {"completed", "failed", "cancelled"}
+TERMINAL = set(FINISHED_STUDY)  # a study in one of these statuses is done (api.models)
 
 
 class APIError(GDTSearchError, RuntimeError):

@@ -5,6 +5,8 @@
     space.py           the conditional space: suggest / enumerate / feasibility / equivalence keys
     objective.py       spec + configuration -> pretrain -> proxy -> score (train_candidate, OptunaObjective)
     recorder.py        the Recorder interface (+ JSON-lines, console, fan-out implementations)
+    states.py          a trial's states, defined once (the recorder, the service's table and the API use them)
+    storage.py         Optuna's RDB storage, built in one place (open_storage: SQLite in WAL mode)
     optuna_backend.py  samplers, pruners, RDB storage with heartbeat, worker processes (run_optuna)
     ray_backend.py     Tuner + OptunaSearch + ASHA, resources per trial, restore (run_ray)
     runner.py          run_study on either backend; summarize / results_table / report
