@@ -18,6 +18,7 @@ from sqlalchemy import insert, select, update
 from api import queue
 from api.db import Database, migrate
 from api.models import IntermediateValue, Study, Trial
+from core.evaluation.metrics import METRICS
 from search.space import SearchSpace
 from search.spec import load_spec
 
@@ -39,7 +40,6 @@ EFFECT = {"i": 0.04, "d": 0.02, "ignore": -0.01, "off": 0.0}  # score shift per 
 TR_EFFECT = {"i": -0.06, "d": 0.08, "ignore": 0.0, "off": 0.0}  # reversal: distinctive helps
 INVARIANCE = {"i": 0.85, "d": 0.15, "ignore": 0.55, "off": 0.6}
 STEPS = (10, 20, 30, 40, 50)
-METRICS = ("r_at_1", "r_at_5", "r_at_20", "linear_top1", "fewshot_1nn")
 
 
 def _letters(candidate) -> dict[str, str]:
