@@ -131,6 +131,31 @@ def compute_ceiling(config, spec: TrialSpec, warmup: int) -> dict:
     return {"clips_per_s": round(config.batch_size / step, 1), "peak_gpu_mib": _peak_mib(device)}
 
 
+def data_path_split(config, spec: TrialSpec, steps: int = 10) -> dict:
+    """Where the end-to-end step's extra time goes: the host's wait for the loader's next batch, and the
+    batch's copy to the device plus its augmentation (crops, flips, resampling, log-mel), each timed alone
+    with the device synchronised. On one CUDA stream the augmentation's kernels run between two training
+    steps, so its device time adds to every step that the ceiling does not pay."""
+    device = spec.resolved_device()
+    clips, _ = open_data(spec.data)
+    augmenter = BatchAugmenter(clips.sample_rate, spec.augment, device)
+    batches = iter(batch_loader(GDTBatchStream(clips, config, ClipSpec(spec.data.clip_frames)), spec.train.num_workers))
+    waits, augments = [], []
+    for i in range(steps + 2):  # the first two: the loader starts and the first batch allocates
+        started = time.perf_counter()
+        sampled = next(batches)
+        waited = time.perf_counter() - started
+        _sync(device)
+        started = time.perf_counter()
+        augmenter(sampled.raw)
+        _sync(device)
+        if i >= 2:
+            waits.append(waited)
+            augments.append(time.perf_counter() - started)
+    return {"loader_wait_ms": round(1e3 * statistics.median(waits), 2),
+            "copy_and_augment_ms": round(1e3 * statistics.median(augments), 2)}  # fmt: skip
+
+
 def syncs_per_step(config, spec: TrialSpec, steps: int = 3) -> dict:
     """Host-device synchronisations in the training process's part of a step (batch to the device,
     augmentation, forward, eq. (1), backward, optimiser step), counted by torch's sync debug mode."""
@@ -205,6 +230,14 @@ def render(results: dict) -> str:
             f"| {run['clips_per_batch']} | {e['clips_per_s']} | {c['clips_per_s']} | **{run['ratio']:.2f}**"
             f" | {run['syncs']['syncs_per_step']} | {e['peak_gpu_mib']} / {c['peak_gpu_mib']} | {e['proxy_eval_s']} |"
         )
+    lines += ["", "Where an end-to-end step's extra time goes (medians, each part timed alone, device synchronised):",
+              "", "| clips per batch | end-to-end step ms | ceiling step ms | copy to the device + augmentation ms"
+              " | host wait for the loader ms |", "|---:|---:|---:|---:|---:|"]  # fmt: skip
+    for run in results["runs"]:
+        d = run.get("data_path")
+        if d:
+            lines.append(f"| {run['clips_per_batch']} | {d['e2e_step_ms']} | {d['ceiling_step_ms']}"
+                         f" | {d['copy_and_augment_ms']} | {d['loader_wait_ms']} |")  # fmt: skip
     lines += ["", "1.0: the data path keeps the GPU busy. Synchronisations seen in a step:"]
     for run in results["runs"]:
         lines += [f"- {run['clips_per_batch']} clips: " + ("; ".join(run["syncs"]["where"]) or "none")]
@@ -246,8 +279,12 @@ def main() -> None:
         print(budget, "ceiling", json.dumps(ceiling), flush=True)
         syncs = syncs_per_step(config, spec)
         print(budget, "syncs", json.dumps(syncs), flush=True)
+        split = data_path_split(config, spec)
+        split |= {"e2e_step_ms": round(1e3 * config.batch_size / end["clips_per_s"], 2),
+                  "ceiling_step_ms": round(1e3 * config.batch_size / ceiling["clips_per_s"], 2)}  # fmt: skip
+        print(budget, "data path", json.dumps(split), flush=True)
         runs.append({"clips_per_batch": config.batch_size, "end_to_end": end, "ceiling": ceiling, "syncs": syncs,
-                     "ratio": end["clips_per_s"] / ceiling["clips_per_s"]})  # fmt: skip
+                     "data_path": split, "ratio": end["clips_per_s"] / ceiling["clips_per_s"]})  # fmt: skip
     info = machine(device)
     results = {
         "device": info.get("gpu", str(device)),

@@ -26,9 +26,10 @@ step() {  # step NAME SECONDS COMMAND...
 {
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
   $python -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name())"
-  step "CUDA tests" 45 $python -m pytest -q -p no:cacheprovider tests/core/gdt/test_loss.py tests/core/data/test_augment.py
+  step "CUDA tests" 45 $python -m pytest -q -p no:cacheprovider tests/core/gdt/test_loss.py tests/core/data/test_augment.py tests/core/data/test_batches.py
   step "loss" 50 $python benchmarks/bench_loss.py --device cuda --sizes 64 1024 4096 --compiled-sizes 4096
   step "trial end to end vs ceiling" 120 $python benchmarks/bench_trial_gpu.py --clip-budgets 32 128
+  step "augmentation profile" 60 $python benchmarks/profile_augment_gpu.py --clips 32 128
   step "paper trial" 110 $python benchmarks/bench_paper_trial_gpu.py
   step "packing" 200 $python benchmarks/bench_packing_gpu.py
   echo "total $(($(date +%s) - started))s"

@@ -22,6 +22,12 @@ class SampledClips:
     batch: GDTBatch
     raw: RawClips
 
+    def pin_memory(self) -> SampledClips:
+        """The DataLoader's pin thread pins an item only through a `pin_memory` method (a plain dataclass is
+        passed on as it is): without this the clips reached the GPU by a pageable copy, 17.7 ms of an 87 ms
+        step on an H200 at 32 clips (benchmarks/results/trial_gpu.md)."""
+        return SampledClips(self.batch, self.raw.pin_memory())
+
 
 class GDTBatchStream(IterableDataset):
     """An endless stream of batches for one configuration; worker w uses seed + w, so runs repeat."""

@@ -2,6 +2,7 @@
 
 import itertools
 
+import pytest
 import torch
 
 from core.data.batches import GDTBatchStream, batch_loader
@@ -32,3 +33,14 @@ def test_stream_is_reproducible_in_process(tiny_cache):
     a = next(iter(GDTBatchStream(tiny_cache, config, ClipSpec(4), seed=1)))
     b = next(iter(GDTBatchStream(tiny_cache, config, ClipSpec(4), seed=1)))
     assert torch.equal(a.raw.video, b.raw.video) and torch.equal(a.batch.values["TS"], b.batch.values["TS"])
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
+def test_the_loader_hands_over_batches_in_page_locked_memory(tiny_cache):
+    # The DataLoader pins an item only through its pin_memory method; an unpinned batch reaches the GPU by
+    # a pageable copy that the host waits for (17.7 ms of an 87 ms paper-encoder step on an H200).
+    config = preset("iccv-k", clip_budget=16)
+    for workers in (0, 2):
+        item = next(iter(batch_loader(GDTBatchStream(tiny_cache, config, ClipSpec(4), seed=3), num_workers=workers)))
+        assert item.raw.video.is_pinned() and item.raw.video_rows.is_pinned()
+        assert all(wave.is_pinned() for wave in item.raw.audio.values())
