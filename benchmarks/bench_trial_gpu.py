@@ -244,21 +244,27 @@ def render(results: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def trial_arguments(description: str) -> argparse.ArgumentParser:
+    """The options `trial_spec` and `prepare_data` read (device, clip sizes, world, loader, cache, output)."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--frames", type=int, default=30)
     parser.add_argument("--crop", type=int, default=112)
     parser.add_argument("--world-size", type=int, default=128)
     parser.add_argument("--fps", type=int, default=30)
-    parser.add_argument("--clip-budgets", type=int, nargs="+", default=[32, 128])
-    parser.add_argument("--steps", type=int, default=30)
-    parser.add_argument("--warmup-steps", type=int, default=5)
     parser.add_argument("--num-workers", type=int, default=4)
     parser.add_argument("--render-processes", type=int, default=os.cpu_count())
     parser.add_argument("--compile", action="store_true")
     parser.add_argument("--cache", default=None, help="clip cache root (default: the user cache)")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    return parser
+
+
+def main() -> None:
+    parser = trial_arguments(__doc__.splitlines()[0])
+    parser.add_argument("--clip-budgets", type=int, nargs="+", default=[32, 128])
+    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--warmup-steps", type=int, default=5)
     args = parser.parse_args()
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():

@@ -11,7 +11,6 @@ a fixed cost per batch. This names the operators it goes to (torch.profiler, dev
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -21,30 +20,18 @@ from torch.profiler import ProfilerActivity, profile
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from benchmarks.bench_trial_gpu import prepare_data, trial_spec  # noqa: E402
+from benchmarks.bench_trial_gpu import prepare_data, trial_arguments, trial_spec  # noqa: E402
 from core.data.augment import BatchAugmenter  # noqa: E402
 from core.data.batches import GDTBatchStream  # noqa: E402
 from core.data.clips import ClipSpec  # noqa: E402
 from core.gdt.presets import preset  # noqa: E402
 from core.trial import open_data  # noqa: E402
 
-RESULTS = REPO / "benchmarks" / "results"
-
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--device", default="cuda")
-    parser.add_argument("--frames", type=int, default=30)
-    parser.add_argument("--crop", type=int, default=112)
-    parser.add_argument("--world-size", type=int, default=128)
-    parser.add_argument("--fps", type=int, default=30)
+    parser = trial_arguments(__doc__.splitlines()[0])
     parser.add_argument("--clips", type=int, nargs="+", default=[32, 128])
     parser.add_argument("--batches", type=int, default=5)
-    parser.add_argument("--num-workers", type=int, default=0)
-    parser.add_argument("--render-processes", type=int, default=4)
-    parser.add_argument("--compile", action="store_true")
-    parser.add_argument("--cache", default=None)
-    parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     spec = trial_spec(args)
     prepare_data(spec, args.render_processes)
