@@ -121,8 +121,9 @@ def service_problems(spec: StudySpec, limits: Limits, database_url: str) -> list
             problems.append(("clip_budget", f"at most {limits.clip_budget} clips per batch, got {budget}"))
             break
     for name, factor in spec.factors.items():
-        if factor.k_values and factor.k_values[-1] > limits.k:
-            problems.append((f"factors.{name}.k", f"K_m at most {limits.k}, got {factor.k_values[-1]}"))
+        low, high = factor.k_bounds
+        if low <= high and high > limits.k:
+            problems.append((f"factors.{name}.k", f"K_m at most {limits.k}, got {high}"))
     for name, value in spec.hyperparameters.items():
         if isinstance(value, Range) and value.step is not None and value.step > 0:
             points = (value.high - value.low) / value.step

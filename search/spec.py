@@ -136,6 +136,9 @@ class EncodersSection(_Strict):
     width: int = Field(DEFAULT_TRIAL.width, ge=1, le=1024)
 
 
+MAX_K = 4096  # K_m beyond any clip budget a trial can train (a clip budget is a product of the K_m)
+
+
 class FactorSearch(_Strict):
     """The choices a factor may take and its K_m: one value, or an inclusive [low, high] range."""
 
@@ -151,8 +154,14 @@ class FactorSearch(_Strict):
         return value
 
     @property
+    def k_bounds(self) -> tuple[int, int]:
+        """(low, high) of K_m, read without listing the range (an unchecked spec's range can be huge)."""
+        return (self.k, self.k) if isinstance(self.k, int) else self.k
+
+    @property
     def k_values(self) -> list[int]:
-        low, high = (self.k, self.k) if isinstance(self.k, int) else self.k
+        """Every K_m of the range; only for a spec `check_spec` accepted (it bounds the range)."""
+        low, high = self.k_bounds
         return list(range(low, high + 1))
 
 
@@ -562,14 +571,16 @@ def check_spec(spec: StudySpec) -> list[tuple[str, str]]:
                 )
         if len(set(factor.choices)) != len(factor.choices):
             problems.append((f"{where}.choices", "duplicate choices"))
-        ks = factor.k_values
+        low, high = factor.k_bounds
         max_k = CATALOGUE[name].max_k
-        if not ks:
+        if low > high:
             problems.append((f"{where}.k", f"empty range {factor.k}; give [low, high] with low <= high"))
-        elif ks[0] < 2:
-            problems.append((f"{where}.k", f"K_m must be >= 2 for a sampled factor, got {ks[0]} (use choice 'off')"))
-        elif max_k is not None and ks[-1] > max_k:
-            problems.append((f"{where}.k", f"K_m <= {max_k} for {name} ({max_k} values), got {ks[-1]}"))
+        elif low < 2:
+            problems.append((f"{where}.k", f"K_m must be >= 2 for a sampled factor, got {low} (use choice 'off')"))
+        elif max_k is not None and high > max_k:
+            problems.append((f"{where}.k", f"K_m <= {max_k} for {name} ({max_k} values), got {high}"))
+        elif high > MAX_K:
+            problems.append((f"{where}.k", f"K_m <= {MAX_K} (more than any clip budget holds), got {high}"))
     if spec.order is not None:
         try:
             GDTConfig.build({}, order=tuple(spec.order))

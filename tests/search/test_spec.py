@@ -31,6 +31,10 @@ def problems(raw: dict, overrides: dict | None = None) -> dict[str, str]:
         ({"factors": {"TR": {"choices": ["invariant"], "k": 3}}}, "factors.TR.k", ["<= 2"]),
         ({"factors": {"TS": {"choices": ["invariant"], "k": [1, 3]}}}, "factors.TS.k", [">= 2", "off"]),
         ({"factors": {"TS": {"choices": ["invariant"], "k": "x"}}}, "factors.TS.k", ["[low, high]", "'x'"]),
+        # Ranges are checked by their ends, never listed: these once built a list of 6e12 numbers (MemoryError).
+        ({"factors": {"MOD": {"choices": ["invariant"], "k": [-6167731523179, -1441]}}}, "factors.MOD.k", [">= 2"]),
+        ({"factors": {"TS": {"choices": ["invariant"], "k": [2, 10**12]}}}, "factors.TS.k", ["<= 4096"]),
+        ({"factors": {"TS": {"choices": ["invariant"], "k": [5, 3]}}}, "factors.TS.k", ["empty range"]),
         ({**BASE, "trial": {"lr": 0.1}}, "trial.lr", ["unknown field", "hyperparameters.lr"]),
         ({**BASE, "trial": {"stepz": 3}}, "trial.stepz", ["unknown field", "steps", "eval_every"]),
         ({**BASE, "colour": "blue"}, "colour", ["unknown field", "factors", "search"]),
