@@ -30,7 +30,7 @@ from sqlalchemy.exc import DBAPIError
 from api import queue
 from api.db import Database, migrate
 from api.models import Study
-from api.settings import Settings
+from api.settings import MIGRATE_ENV, Settings
 from api.study_process import CLAIM_LOST, STUDY_ERROR
 
 REPO = Path(__file__).resolve().parents[1]
@@ -148,7 +148,7 @@ class Worker:
         return 0
 
     def _start_child(self, claimed: queue.Claimed) -> subprocess.Popen:
-        env = {**os.environ, **self.settings.environ(), "GDT_SEARCH_MIGRATE": "0"}
+        env = {**os.environ, **self.settings.environ(), MIGRATE_ENV: "0"}
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
         return subprocess.Popen(
             [sys.executable, "-m", "api.study_process", str(claimed.id), self.id],
