@@ -365,6 +365,12 @@ class OptunaObjective:
         self.spec, self.space, self.recorder, self.poll_s = spec, space, recorder or NullRecorder(), poll_s
 
     def __call__(self, trial: optuna.Trial) -> float | list[float]:
+        if self._budget_taken_by_earlier(trial):
+            # Two workers can each see the budget short and both start a trial; the later-numbered one yields,
+            # before it claims a configuration or is recorded, so the study trains exactly n_trials.
+            trial.set_user_attr("trained", False)
+            trial.set_user_attr("over_budget", True)
+            raise optuna.TrialPruned("not trained: the trials before it spend the budget")
         candidate = self.space.suggest(trial)
         name, number = self.spec.name, trial.number
         trial.set_user_attr("config", candidate.describe())
@@ -433,6 +439,20 @@ class OptunaObjective:
             ),
         )
         return trained.values if self.spec.objective.multi else trained.values[0]
+
+    def _budget_taken_by_earlier(self, trial: optuna.Trial) -> bool:
+        """Whether the trials numbered before this one (trained, or still running: a trial is RUNNING from
+        its creation, so this holds whatever the timing) already fill `search.n_trials`."""
+        n_trials = self.spec.search.n_trials
+        if n_trials is None:
+            return False
+        taken = sum(
+            1
+            for t in trial.study.get_trials(deepcopy=False)
+            if t.number < trial.number
+            and (t.state == optuna.trial.TrialState.RUNNING or (t.user_attrs.get("trained") and counts_as_trained(t)))
+        )
+        return taken >= n_trials
 
     def _finished(self, trial: optuna.Trial, record: TrialRecord) -> None:
         """Record how the trial ended, with the study's progress counting it (trained against the budget)."""
