@@ -194,7 +194,9 @@ def write_search_keys(out: Path, result: dict) -> None:
         {
             "trials_to_best": result["trials_to_best"],
             "random_expected": result["random_expected"],
-            "wasted_proposal_share": result["wasted_proposal_share"],
+            # the largest share over the samplers (the bound holds for each), and each sampler's
+        "wasted_proposal_share": max(result["wasted_proposal_share"].values()),
+        "wasted_proposal_share_by_sampler": result["wasted_proposal_share"],
             # No pruner acts at the default: the calibration gate (search.calibration) lets one act only at steps
             # whose ranking agrees with the final one, and the default trial's does not even agree with a 4x
             # longer trial's. Compute spent with a pruner configured = compute spent without one.
