@@ -24,6 +24,7 @@ from starlette.routing import Match
 from api import queries, queue
 from api.dashboard.routes import mount_dashboard
 from api.db import Database, migrate
+from api.deps import PAGE_SIZE_MARK
 from api.routes import docs, health, reports, studies, trials
 from api.settings import Settings
 from api.submit import ApiStudySpec, BodyError
@@ -50,8 +51,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.mount(docs.DOCS_ASSETS, docs.assets(), name="docs-assets")
     app.include_router(docs.router)
     app.include_router(health.router)
-    for paged in (studies, trials, reports):  # routers with listings, built for this app's page size
-        app.include_router(paged.router(settings))
+    app.include_router(studies.router)
+    app.include_router(trials.router)
+    app.include_router(reports.router)
     app.middleware("http")(allow_every_method)
     app.openapi = functools.partial(openapi, app)
     mount_dashboard(app)
@@ -159,6 +161,7 @@ def openapi(app: FastAPI) -> dict:
         return app.openapi_schema
     schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
     document_auth(schema, app.state.settings)
+    document_page_size(schema, app.state.settings)
     # The request body: the study spec less what the server decides, data roots as registered names.
     spec_schema = ApiStudySpec.model_json_schema(ref_template="#/components/schemas/{model}")
     # The factors a spec may search, by name (the server answers 422 to any other key).
@@ -171,6 +174,27 @@ def openapi(app: FastAPI) -> dict:
     components.update(defs)
     app.openapi_schema = schema
     return schema
+
+
+def document_page_size(schema: dict, settings: Settings) -> None:
+    """Each listing's `limit` (`api.deps.page_size`, found by its mark) as this server enforces it: from 1 to
+    `limits.page_size`, `default_page_size` when absent. The routers are shared by every app, so their
+    generated schema cannot know these bounds."""
+    most = settings.limits.page_size
+    description = f"items per page (at most {most})"
+    for item in schema["paths"].values():
+        for operation in item.values():
+            for parameter in operation.get("parameters", []):
+                if parameter["schema"].get(PAGE_SIZE_MARK):
+                    parameter["description"] = description
+                    parameter["schema"] = {
+                        "type": "integer",
+                        "maximum": most,
+                        "minimum": 1,
+                        "description": description,
+                        "default": settings.default_page_size,
+                        "title": parameter["schema"]["title"],
+                    }
 
 
 def document_auth(schema: dict, settings: Settings) -> None:

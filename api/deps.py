@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Iterator
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic_core import PydanticKnownError
 from sqlalchemy.orm import Session
 
 from api.db import Database
@@ -93,10 +95,39 @@ Read = [Depends(reader)]
 
 # -- the page size ---------------------------------------------------------------------------------------
 
+PAGE_SIZE_MARK = "x-page-size"  # marks the `limit` parameter in the generated schema, for `api.app.document_page_size`
 
-def page_size(settings: Settings) -> Any:
-    """The `limit` query parameter of a listing: at most this server's `limits.page_size` (in validation and
-    in the OpenAPI document). A query parameter's bounds are fixed when its route is built, so the routers
-    with listings are built per app (`api.routes.studies.router(settings)`, ...)."""
+
+def page_size(
+    request: Request,
+    limit: Annotated[int | None, Query(ge=1, json_schema_extra={PAGE_SIZE_MARK: True})] = None,
+) -> int:
+    """The `limit` query parameter of a listing: this server's `default_page_size` when absent, else at most
+    its `limits.page_size` (422 otherwise, the error FastAPI's own `le` check gives). The routers are built
+    once for every app, so the bounds are this app's settings, read here per request, and written into the
+    OpenAPI document by `api.app.document_page_size`.
+
+    A page size over the server's bound is reported alone (the route's own parameters are validated after its
+    dependencies run); every other problem with `limit` is reported beside those of the other parameters."""
+    settings = get_settings(request)
+    if limit is None:
+        return settings.default_page_size
     most = settings.limits.page_size
-    return Annotated[int, Query(ge=1, le=most, description=f"items per page (at most {most})")]
+    if limit > most:
+        error = PydanticKnownError("less_than_equal", {"le": most})
+        given = request.query_params.get("limit")
+        raise RequestValidationError(
+            [
+                {
+                    "type": error.type,
+                    "loc": ("query", "limit"),
+                    "msg": error.message(),
+                    "input": given,
+                    "ctx": {"le": most},
+                }
+            ]
+        )
+    return limit
+
+
+PageSize = Annotated[int, Depends(page_size)]

@@ -93,3 +93,44 @@ def test_the_study_body_schema_is_the_spec_less_the_server_decided_fields():
     # The CLI's spec (`gdt-search run FILE.yaml`) still takes paths and the server-decided fields.
     spec = load_spec({**tiny_spec(), "data": {"pretrain_root": "/data/k", "cache_root": "/c"}, "ray": {"address": "a"}})
     assert (spec.data.pretrain_root, spec.data.cache_root, spec.ray.address) == ("/data/k", "/c", "a")
+
+
+def test_each_server_states_and_enforces_its_own_page_size(tmp_path):
+    """The routers are built once and shared by every app (`api.deps.page_size` reads the app's settings per
+    request): two servers in one process each document and enforce their own bounds and default for `limit`,
+    and a page size over the bound is FastAPI's own 422 (`less_than_equal`, the raw input, `ctx.le`)."""
+    listings = ("/studies", "/studies/{study_id}/trials", "/studies/{study_id}/events")
+    small = {"GDT_SEARCH_MAX_PAGE_SIZE": "10", "GDT_SEARCH_DEFAULT_PAGE_SIZE": "7"}
+    for name, env, most, default in [("wide", {}, 500, 50), ("small", small, 10, 7)]:
+        env = {"GDT_SEARCH_DATABASE_URL": f"sqlite:///{tmp_path / name}.db", **env}
+        with LiveServer(Settings.from_env(env)) as server, server.client() as c:
+            schema = c.get("/openapi.json").json()
+            study_id = c.post("/studies", json=tiny_spec()).json()["id"]
+            for path in listings:
+                (limit,) = [p for p in schema["paths"][path]["get"]["parameters"] if p["name"] == "limit"]
+                described = f"items per page (at most {most})"
+                assert limit["in"] == "query" and limit["required"] is False and limit["description"] == described
+                assert limit["schema"] == {
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": most,
+                    "default": default,
+                    "description": described,
+                    "title": "Limit",
+                }
+                url = path.format(study_id=study_id)
+                assert c.get(url).json()["limit"] == default
+                assert c.get(url, params={"limit": most}).json()["limit"] == most
+                over = c.get(url, params={"limit": most + 1})
+                assert over.status_code == 422 and over.json() == {
+                    "detail": [
+                        {
+                            "type": "less_than_equal",
+                            "loc": ["query", "limit"],
+                            "msg": f"Input should be less than or equal to {most}",
+                            "input": str(most + 1),
+                            "ctx": {"le": most},
+                        }
+                    ]
+                }
+            assert "x-page-size" not in c.get("/openapi.json").text
