@@ -23,6 +23,8 @@ interrupted run resumes. Trials run in `--procs` spawned processes with one torc
     python benchmarks/bench_signal.py                          # the full benchmark (hours on 2 cores)
     python benchmarks/bench_signal.py --configs 12 --long-seeds 1 --skip-main-job   # a cheaper look
     python benchmarks/bench_signal.py --world-seed 7 --long-seeds 0 --skip-main-job # a held-out world
+    python benchmarks/bench_signal.py --set data.proxy_videos_per_class=160 --tag proxy160 --long-seeds 0
+                                                               # a variant of the default trial
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
+import yaml
 from scipy import stats
 
 REPO = Path(__file__).resolve().parents[1]
@@ -60,10 +63,10 @@ EFFECTS = {
 }
 
 
-def _spec(world_seed: int):
+def _spec(world_seed: int, overrides: dict | None = None):
     from search.study_presets import load_preset
 
-    return load_preset("table1", {"data.world.seed": world_seed, "search.threads": 1})
+    return load_preset("table1", {"data.world.seed": world_seed, "search.threads": 1, **(overrides or {})})
 
 
 def design(spec) -> str:
@@ -95,7 +98,7 @@ def _run_one(job: dict) -> dict:
     from search.objective import score
     from search.space import SearchSpace
 
-    spec = _spec(job["world_seed"])
+    spec = _spec(job["world_seed"], job.get("overrides"))
     candidate = SearchSpace(spec).from_params(job["params"])
     trial_spec = spec.trial_spec(candidate.train_hyper(), seed=job["seed"])
     trial_spec = replace(trial_spec, train=replace(trial_spec.train, steps=job["steps"], eval_every=None))
@@ -220,9 +223,16 @@ def main() -> None:
     parser.add_argument("--long-factor", type=int, default=4)
     parser.add_argument("--procs", type=int, default=2)
     parser.add_argument("--skip-main-job", action="store_true")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a variant of the preset's trial (a spec key, e.g. data.proxy_videos_per_class=160);"
+                             " its results go to signal_<tag>.* beside the default's")  # fmt: skip
+    parser.add_argument("--tag", help="the name of a variant's results (required with --set)")
     args = parser.parse_args()
+    if args.set and not args.tag:
+        parser.error("--set needs --tag: a variant's results must not overwrite the default's")
+    overrides = {k: yaml.safe_load(v) for k, _, v in (item.partition("=") for item in args.set)}
 
-    spec = _spec(args.world_seed)
+    spec = _spec(args.world_seed, overrides)
     fingerprint = design(spec)
     candidates = _candidates(spec)
     if args.configs:  # spread over the space rather than its first corner
@@ -235,7 +245,7 @@ def main() -> None:
 
     def job(candidate, seed, n_steps):
         return {"design": fingerprint, "world_seed": args.world_seed, "config": candidate.describe(),
-                "params": candidate.params, "seed": seed, "steps": n_steps}  # fmt: skip
+                "params": candidate.params, "seed": seed, "steps": n_steps, "overrides": overrides}  # fmt: skip
 
     jobs = [job(candidates[0], s, 0) for s in seeds]  # the untrained encoder: the same for every config
     jobs += [job(c, s, steps) for s in seeds for c in candidates]
@@ -248,6 +258,7 @@ def main() -> None:
     baseline = [r["objective"] for r in rows if r["steps"] == 0]
     summary: dict = {
         "world_seed": args.world_seed,
+        "variant": {"tag": args.tag, "overrides": overrides} if args.tag else None,
         "configurations": len(configs),
         "seeds": len(seeds),
         "steps": steps,
@@ -277,7 +288,7 @@ def main() -> None:
     summary["by_choice"] = by_choice(rows, configs, settings, budgets)
     summary["seconds_per_trial"] = float(np.mean([r["seconds"] for r in rows if r["steps"] == steps]))
     summary["this_run_train_hours"] = train_hours
-    if not args.skip_main_job:
+    if not args.skip_main_job and not overrides:  # the main job is the preset as shipped, not a variant
         summary["main_job_seconds"] = main_job_seconds()
     summary["machine"] = {"platform": platform.platform(), "cpus": os.cpu_count(), "load": os.getloadavg()}
     write(summary, rows, configs, seeds, steps)
@@ -285,6 +296,8 @@ def main() -> None:
 
 def write(summary: dict, rows: list[dict], configs: list[str], seeds: list[int], steps: int) -> None:
     name = f"signal_world{summary['world_seed']}" if summary["world_seed"] else "signal"
+    if summary.get("variant"):
+        name += f"_{summary['variant']['tag']}"
     (RESULTS / f"{name}.json").write_text(json.dumps(summary, indent=2) + "\n")
     short = table(rows, configs, seeds, steps, "objective")
     e = summary["effects"]
