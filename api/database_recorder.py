@@ -98,6 +98,7 @@ class DatabaseRecorder:
             trial.state = "running"
             trial.params = json_safe(dict(start.params))
             trial.config = clean_text(start.config) or ""
+            trial.settings = json_safe(dict(start.settings)) if start.settings is not None else None
             trial.equivalence_key = start.key
             trial.scores, trial.invariance, trial.replay = {}, {}, {}
             trial.worker_id = self.worker_id
@@ -167,6 +168,8 @@ class DatabaseRecorder:
             trial.state = record.state
             trial.params = json_safe(dict(record.params))
             trial.config = clean_text(record.config) or ""
+            if record.settings is not None:  # else what trial_started recorded stays
+                trial.settings = json_safe(dict(record.settings))
             trial.equivalence_key = record.key
             trial.values = values
             trial.score = values[0] if values else None

@@ -121,6 +121,10 @@ class Trial(Base):
     state: Mapped[str] = mapped_column(String(16))  # one of TRIAL_STATES
     params: Mapped[dict[str, Any]] = mapped_column(JSON)
     config: Mapped[str] = mapped_column(Text)
+    # the configuration as data (search.space.Candidate.settings_record): factor -> {"choice", "k"} in the
+    # notation's order, DS first (an infeasible proposal: its searched factors only); what readers use, never
+    # a parse of `config`. None: a trial recorded without it
+    settings: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     equivalence_key: Mapped[str | None] = mapped_column(String(64))
     values: Mapped[list[Any] | None] = mapped_column(JSON)
     score: Mapped[float | None] = mapped_column(Float)  # values[0], for sorting

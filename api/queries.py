@@ -53,9 +53,9 @@ _SORT_COLUMNS = {
 EXPORT_CHUNK = 1000
 # What a listed trial (TrialOut) is made of: every column but the replay record and the bookkeeping ones.
 _LISTED = (
-    Trial.id, Trial.number, Trial.state, Trial.config, Trial.params, Trial.values, Trial.score, Trial.seed_values,
-    Trial.cost, Trial.scores, Trial.invariance, Trial.duration_s, Trial.started_at, Trial.finished_at, Trial.reason,
-    Trial.duplicate_of, Trial.worker_id, Trial.progress,
+    Trial.id, Trial.number, Trial.state, Trial.config, Trial.settings, Trial.params, Trial.values, Trial.score,
+    Trial.seed_values, Trial.cost, Trial.scores, Trial.invariance, Trial.duration_s, Trial.started_at,
+    Trial.finished_at, Trial.reason, Trial.duplicate_of, Trial.worker_id, Trial.progress,
 )  # fmt: skip
 
 
@@ -187,11 +187,11 @@ def measured(session: Session, study_id: int) -> tuple[list[Measured], float | N
     chance level of its proxy (1 / its classes, from a trained trial's scores)."""
     complete = (Trial.study_id == study_id, Trial.state == "complete", Trial.score.is_not(None))
     rows = session.execute(
-        select(Trial.number, Trial.config, Trial.params, Trial.values, Trial.seed_values)
+        select(Trial.number, Trial.config, Trial.settings, Trial.params, Trial.values, Trial.seed_values)
         .where(*complete)
         .order_by(Trial.number)
     ).all()
-    samples = [(n, c or "", p or {}, seed_values(v, sv)) for n, c, p, v, sv in rows]
+    samples = [(n, c or "", s, p or {}, seed_values(v, sv)) for n, c, s, p, v, sv in rows]
     scores = session.scalars(select(Trial.scores).where(*complete).order_by(Trial.number).limit(1)).first()
     classes = (scores or {}).get("n_classes")  # every trial of a study evaluates on the same proxy
     return fold(samples), chance_level(classes if isinstance(classes, int) else None)
@@ -235,6 +235,7 @@ def _trial_fields(trial: Trial, intermediate: list[Intermediate]) -> dict:
         number=trial.number,
         state=trial.state,
         config=trial.config,
+        settings=trial.settings,
         params=trial.params or {},
         values=trial.values,
         score=trial.score,

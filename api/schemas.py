@@ -44,6 +44,11 @@ class TrialOut(BaseModel):
     number: int = Field(description="Optuna's trial number within the study")
     state: TrialState
     config: str = Field(description="the configuration in the papers' notation")
+    settings: dict[str, dict[str, Any]] | None = Field(
+        None,
+        description="the same configuration as data: factor -> {choice, k} in the notation's order, DS first"
+        " (an infeasible proposal: its searched factors only)",
+    )
     params: dict[str, Any]
     values: list[float | None] | None = Field(description="objective value(s): score first, then cost")
     score: float | None = Field(description="the mean of seed_values (search.seeds training seeds)")

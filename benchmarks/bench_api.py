@@ -40,6 +40,7 @@ sys.path.insert(0, str(REPO))
 from api import queue  # noqa: E402
 from api.db import Database, migrate  # noqa: E402
 from api.models import IntermediateValue, Study, Trial  # noqa: E402
+from core.gdt.config import GDTConfig  # noqa: E402
 from search.spec import load_spec  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results"
@@ -70,6 +71,7 @@ def machine() -> dict:
 
 def _trial_rows(study_id: int, start: int, n: int, rng: random.Random) -> list[dict]:
     base = datetime(2025, 1, 1, tzinfo=UTC)
+    config = GDTConfig.build({"TS": "invariant", "TR": "distinctive"}, clip_budget=16)  # DS=d(4) TS=i(2) MOD=off ...
     rows = []
     for number in range(start, start + n):
         state = STATES[number % len(STATES)]
@@ -82,7 +84,8 @@ def _trial_rows(study_id: int, start: int, n: int, rng: random.Random) -> list[d
                 backend_trial=str(number),
                 state=state,
                 params={"TR": rng.choice(["invariant", "distinctive"]), "TS": rng.choice(["invariant", "off"])},
-                config=f"DS=d(4) TS=i(2) MOD=off TR=d(2) SP=off AUG=off #{number}",
+                config=f"{config.describe()} #{number}",
+                settings=config.settings_record(),
                 equivalence_key=uuid.UUID(int=rng.getrandbits(128)).hex[:16],
                 values=[score] if score is not None else None,
                 score=score,

@@ -60,6 +60,7 @@ def _rows(study_id: int, n_trials: int, seed: int) -> tuple[list[dict], dict[int
             backend_trial=str(number),
             params=candidate.params,
             config=candidate.describe(),
+            settings=candidate.settings_record(),
             equivalence_key=candidate.key,
             values=None,
             score=None,

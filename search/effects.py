@@ -91,8 +91,8 @@ def factor_effects(measured: Sequence[Measured]) -> list[Effect]:
             if factor not in s:
                 continue
             others = {n: v for n, v in s.items() if n not in (factor, "DS")}
-            match = json.dumps([sorted(others.items()), sorted(m.hyper.items())], default=str)
-            sides[match][s[factor][0]].append(m.values)
+            match = json.dumps([others, m.hyper], sort_keys=True, default=str)
+            sides[match][s[factor]["choice"]].append(m.values)
         choices = sorted({c for by_choice in sides.values() for c in by_choice}, key=_order)
         for reference, choice in itertools.combinations(choices, 2):
             out.append(_paired(factor, choice, reference, sides))

@@ -2,7 +2,7 @@
 
 The statistics (the configurations' intervals, search.effects, search.best) all start here, from either
 surface -- an Optuna study (`from_study`, the CLI) or the service's recorded trials (the API and the
-dashboard, which pass the same (number, config, params, seed scores) tuples to `fold`) -- so both give the
+dashboard, which pass the same (number, config, settings, params, seed scores) tuples to `fold`) -- so both give the
 same numbers. Only trained configurations count: completed trials that trained; a duplicate, an
 infeasible proposal, a pruned or a failed trial is no measurement. Trials of one configuration with the
 same hyper-parameters (trained twice, e.g. by two workers) pool their seeds' scores in one entry.
@@ -19,28 +19,19 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from core.gdt.config import notation_cells
-from core.gdt.factors import CATALOGUE, CHOICE_OF_LETTER
+from core.gdt.factors import CATALOGUE
 from search.intervals import Estimate, estimate
 
-LETTERS = {letter: choice.value for letter, choice in CHOICE_OF_LETTER.items()}  # the papers' letter -> choice
-# A trial as both surfaces see it: (trial number, configuration notation, params as recorded, seeds' scores).
-Sample = tuple[int, str, Mapping[str, Any], Sequence[float]]
+# A trial as both surfaces see it: (trial number, configuration notation, its settings record -- factor ->
+# {"choice", "k"} as recorded with the trial (search.space.Candidate.settings_record; None: recorded without
+# one) --, params as recorded, seeds' scores).
+Sample = tuple[int, str, Mapping[str, Mapping[str, Any]] | None, Mapping[str, Any], Sequence[float]]
 
 
 def hyper_of(params: Mapping[str, Any]) -> dict[str, Any]:
     """The searched parameters that are not a factor's choice or K: hyper-parameters, clip budget, pair switches.
     Table 1 shows them as columns, and effects pair configurations only where they are equal."""
     return {k: v for k, v in params.items() if k not in CATALOGUE and not k.startswith("K_")}
-
-
-def settings_of(config: str) -> dict[str, tuple[str, int]]:
-    """{'TR': ('distinctive', 2), 'SP': ('off', 1), ...} from a configuration's notation."""
-    out = {}
-    for name, cell in notation_cells(config).items():
-        letter, _, k = cell.partition("(")
-        out[name] = (LETTERS.get(letter, letter), int(k.rstrip(")")) if k else 1)
-    return out
 
 
 @dataclass
@@ -51,14 +42,12 @@ class Measured:
     hyper: dict[str, Any]
     values: list[float]
     numbers: list[int] = field(default_factory=list)  # the trials that trained it
+    # factor -> {"choice": "distinctive", "k": 2}, DS first, as recorded with the trials ({}: recorded without)
+    settings: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def estimate(self) -> Estimate:
         return estimate(self.values)
-
-    @property
-    def settings(self) -> dict[str, tuple[str, int]]:
-        return settings_of(self.config)
 
     @property
     def label(self) -> str:
@@ -74,13 +63,13 @@ def _short(value: Any) -> str:
 def fold(samples: Iterable[Sample]) -> list[Measured]:
     """One entry per (configuration, hyper-parameters), in order of the first trial that trained it."""
     out: dict[tuple[str, str], Measured] = {}
-    for number, config, params, values in sorted(samples, key=lambda s: s[0]):
+    for number, config, settings, params, values in sorted(samples, key=lambda s: s[0]):
         finite = [float(v) for v in values if v is not None and math.isfinite(float(v))]
         if not finite:
             continue
         hyper = hyper_of(params or {})
         key = (config, json.dumps(hyper, sort_keys=True, default=str))
-        entry = out.setdefault(key, Measured(config, hyper, []))
+        entry = out.setdefault(key, Measured(config, hyper, [], settings=dict(settings or {})))
         entry.values.extend(finite)
         entry.numbers.append(int(number))
     return list(out.values())
@@ -96,7 +85,13 @@ def seed_values(values: Sequence[float] | None, seed_scores: Sequence[float] | N
 def from_study(study: optuna.Study) -> list[Measured]:
     """The trained configurations of an Optuna study run by either backend."""
     samples = [
-        (t.number, t.user_attrs.get("config", ""), t.params, seed_values(t.values, t.user_attrs.get("seed_values")))
+        (
+            t.number,
+            t.user_attrs.get("config", ""),
+            t.user_attrs.get("settings"),
+            t.params,
+            seed_values(t.values, t.user_attrs.get("seed_values")),
+        )
         for t in study.get_trials(deepcopy=False)
         if t.state == TrialState.COMPLETE
         and t.user_attrs.get("trained")

@@ -374,6 +374,7 @@ class OptunaObjective:
         candidate = self.space.suggest(trial)
         name, number = self.spec.name, trial.number
         trial.set_user_attr("config", candidate.describe())
+        trial.set_user_attr("settings", candidate.settings_record())  # the same configuration, as data
         trial.set_user_attr("trained", False)  # a retried trial inherits its dead predecessor's attributes
         base = dict(
             study=name,
@@ -382,6 +383,7 @@ class OptunaObjective:
             params=dict(candidate.params),
             config=candidate.describe(),
             key=candidate.key,
+            settings=candidate.settings_record(),
         )
         self.recorder.trial_started(TrialStart(**base))
         if not candidate.feasible:

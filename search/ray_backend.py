@@ -63,6 +63,7 @@ class DefineByRun:
     def __call__(self, trial) -> dict:
         candidate = self.space.suggest(trial)
         trial.set_user_attr("config", candidate.describe())
+        trial.set_user_attr("settings", candidate.settings_record())  # the same configuration, as data
         if candidate.feasible:
             trial.set_user_attr("equivalence_key", candidate.key)
         else:
@@ -153,6 +154,7 @@ class GDTSearcher(Searcher):
                 "params": dict(candidate.params),
                 "config": candidate.describe(),
                 "key": candidate.key,
+                "settings": candidate.settings_record(),
             }
             self.recorder.trial_started(self._start(proposal, trial_id))
             if not candidate.feasible:
@@ -286,7 +288,13 @@ class GDTSearcher(Searcher):
 
     def _start(self, proposal: dict, trial_id: str) -> TrialStart:
         return TrialStart(
-            self.spec.name, trial_id, proposal["number"], proposal["params"], proposal["config"], proposal["key"]
+            self.spec.name,
+            trial_id,
+            proposal["number"],
+            proposal["params"],
+            proposal["config"],
+            proposal["key"],
+            proposal.get("settings"),  # a proposal restored from a checkpoint written before settings: None
         )
 
     def _finish(self, proposal: dict, trial_id: str, state: str, **fields) -> None:
@@ -300,6 +308,7 @@ class GDTSearcher(Searcher):
             proposal["params"],  # type: ignore[arg-type]
             proposal["config"],
             proposal["key"],
+            settings=proposal.get("settings"),
             **{k: v for k, v in fields.items() if v is not None},
         )
         self.recorder.trial_finished(record)

@@ -45,6 +45,9 @@ class TrialStart:
     params: dict[str, Any]
     config: str  # the configuration in the papers' notation
     key: str | None  # equivalence key (None when infeasible)
+    # the configuration as data (search.space.Candidate.settings_record): factor -> {"choice", "k"}, written
+    # beside `config` so that nothing parses the notation back
+    settings: dict[str, dict] | None = None
 
 
 @dataclass
@@ -118,6 +121,7 @@ class TrialRecord:
     replay: dict[str, Any] = field(default_factory=dict)
     seed_values: list[float] | None = None  # complete: each training seed's score (values[0] is their mean)
     progress: StudyProgress | None = None  # the study's, counting this trial (None: the backend does not say)
+    settings: dict[str, dict] | None = None  # the configuration as data, as in TrialStart
 
     def to_json(self) -> dict:
         return json_safe(asdict(self))

@@ -17,7 +17,7 @@ import optuna
 from optuna.trial import TrialState
 
 from core.evaluation.metrics import METRIC_LABELS
-from core.gdt.config import notation_cells
+from core.gdt.config import setting_cell
 from core.gdt.factors import CATALOGUE
 from core.threads import OversubscriptionWarning
 from search import measurements
@@ -49,6 +49,7 @@ class Row:
     reason: str | None
     repeats: int = 1  # how many proposals hit this configuration
     seed_values: list[float] = field(default_factory=list)  # complete: each training seed's score
+    settings: dict = field(default_factory=dict)  # the trial's settings record: factor -> {"choice", "k"}
 
     def interval(self) -> str:
         """The score with its 95 % interval over seeds, or '1 seed, no interval'."""
@@ -129,6 +130,7 @@ def summarize(study: optuna.Study) -> StudyResults:
             replay.get("device_seconds"),
             attrs.get("failure") or attrs.get("pruned"),
             seed_values=seed_values(t.values, attrs.get("seed_values")) if state == "complete" else [],
+            settings=attrs.get("settings") or {},
         )
     ordered = sorted(rows.values(), key=_rank_key)
     measured = measurements.from_study(study)
@@ -185,7 +187,7 @@ def results_table(summary: StudyResults, factors: list[str] | None = None) -> st
               "device s", "state"]  # fmt: skip
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in summary.rows:
-        cells = notation_cells(row.config)
+        cells = {name: setting_cell(setting) for name, setting in row.settings.items()}
         values = " / ".join(_fmt(v) for v in row.values) if row.values else "-"
         state = row.state if row.state == "complete" else f"{row.state}: {row.reason or ''}".strip()
         if row.repeats > 1:

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from core.gdt.config import GDTConfig, InvalidConfiguration, ModalityPairs
+from core.gdt.config import GDTConfig, InvalidConfiguration, ModalityPairs, describe_settings
 from core.gdt.factors import CATALOGUE, Choice
 from core.gdt.validity import validate
 from search.spec import HYPERPARAMETERS, Choices, Range, StudySpec
@@ -94,11 +94,17 @@ class Candidate:
     def feasible(self) -> bool:
         return self.config is not None
 
+    def settings_record(self) -> dict[str, dict]:
+        """What a trial records of its configuration: the config's `settings_record()` (every factor, DS first);
+        an infeasible candidate has no config, so its searched factors' choice and K_m (no DS)."""
+        if self.config is not None:
+            return self.config.settings_record()
+        return {name: {"choice": str(choice), "k": int(k)} for name, (choice, k) in self.settings.items()}
+
     def describe(self) -> str:
         if self.config is not None:
             return self.config.describe()
-        parts = [f"{n}={Choice(c).letter}" + (f"({k})" if c != OFF else "") for n, (c, k) in self.settings.items()]
-        return " ".join(parts) + f" budget={self.clip_budget}"
+        return describe_settings(self.settings_record()) + f" budget={self.clip_budget}"
 
     def train_hyper(self) -> dict[str, float]:
         return {k: v for k, v in self.hyper.items() if k != "temperature"}

@@ -117,8 +117,36 @@ def test_choice_letters_are_defined_once_in_core_gdt_factors():
     assert list(LETTERS) == list(Choice) and all(choice.letter == LETTERS[choice] for choice in Choice)
     assert CHOICE_OF_LETTER == {letter: choice for choice, letter in LETTERS.items()}
     assert api.dashboard.panels.CHOICE_ORDER == tuple(LETTERS.values())
-    assert search.measurements.LETTERS == {letter: choice.value for choice, letter in LETTERS.items()}
+    assert not hasattr(search.measurements, "LETTERS")  # it reads choices from the settings record, not letters
     assert _spelled_out(set(LETTERS.values()), "core/gdt/factors.py") == []
+
+
+def test_a_configuration_is_recorded_as_data_and_its_notation_never_parsed_back():
+    """A trial records its settings record (core.gdt.config.GDTConfig.settings_record) beside its notation, and
+    readers take the record: the notation is written from it (`describe()`) and nothing reads it back (the one
+    parser left is the frozen one inside migrations/versions/0008, which backfilled rows recorded before)."""
+    import core.gdt.config
+    from core.gdt.config import GDTConfig, describe_settings
+    from search.recorder import TrialRecord, TrialStart
+
+    assert not hasattr(core.gdt.config, "notation_cells")
+    config = GDTConfig.build({"TS": ("invariant", 4), "TR": "distinctive"}, clip_budget=64)
+    assert config.describe() == describe_settings(config.settings_record())
+    assert "settings" in {f.name for f in dataclasses.fields(TrialStart)}
+    assert "settings" in {f.name for f in dataclasses.fields(TrialRecord)}
+    parsers = [
+        f"{path}:{node.lineno}"
+        for path, tree in _sources(*LAYERS, "benchmarks").items()
+        for node in ast.walk(tree)
+        if (isinstance(node, ast.Name) and node.id == "notation_cells")
+        or (isinstance(node, ast.Attribute) and node.attr == "notation_cells")
+        or (
+            isinstance(node, ast.Call)
+            and getattr(node.func, "attr", None) == "partition"
+            and [getattr(a, "value", None) for a in node.args] == ["("]
+        )  # 'i(2)'.partition("("): a notation cell taken apart
+    ]
+    assert parsers == []
 
 
 # -- one name, one meaning ------------------------------------------------------------------------------------

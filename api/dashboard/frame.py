@@ -18,8 +18,7 @@ from sqlalchemy.orm import Session
 
 from api.models import IntermediateValue, Study, Trial
 from core.evaluation.metrics import METRICS  # the proxy metrics of a trial's `scores`, all in [0, 1]
-from core.gdt.config import notation_cells
-from core.gdt.factors import CATALOGUE
+from core.gdt.factors import CATALOGUE, Choice
 from search.best import BestSet, chance_level
 from search.best import best_set as search_best_set
 from search.measurements import Measured, fold, seed_values
@@ -27,9 +26,9 @@ from search.measurements import Measured, fold, seed_values
 
 @dataclass(frozen=True)
 class StudyFrame:
-    """`trials`: one row per trial -- number, state, config, score, cost, duration_s, params (the recorded
-    dict, values as recorded), duplicate_of (the trial whose result a duplicate reused), seed_values (a completed
-    trial's seeds' scores; its score is their mean), then per factor
+    """`trials`: one row per trial -- number, state, config, settings (the recorded settings record), score, cost,
+    duration_s, params (the recorded dict, values as recorded), duplicate_of (the trial whose result a duplicate
+    reused), seed_values (a completed trial's seeds' scores; its score is their mean), then per factor
     `choice.<F>` (d / i / ignore / off) and `k.<F>`, per metric `m.<metric>`, per measured factor
     `inv.<F>`, per searched parameter `p.<name>`. `intermediate`: (number, step, value) rows."""
 
@@ -47,8 +46,10 @@ class StudyFrame:
         """The trained configurations, one per (configuration, hyper-parameters), with their seeds' scores: what
         search.effects and search.best take (the API's /effects and study summary read the same)."""
         done = self.complete
-        samples = zip(done["number"], done["config"], done["params"], done["seed_values"], strict=True)
-        return fold((int(n), c, p or {}, v) for n, c, p, v in samples)
+        samples = zip(
+            done["number"], done["config"], done["settings"], done["params"], done["seed_values"], strict=True
+        )
+        return fold((int(n), c, s, p or {}, v) for n, c, s, p, v in samples)
 
     def best_set(self) -> BestSet:
         """search.best on `measured()`, computed once per frame (a Welch test per configuration: ~1 s for 1,000
@@ -89,6 +90,7 @@ def load_frame(session: Session, study_id: int, stamp: tuple) -> StudyFrame:
             Trial.number,
             Trial.state,
             Trial.config,
+            Trial.settings,
             Trial.score,
             Trial.cost,
             Trial.duration_s,
@@ -103,15 +105,16 @@ def load_frame(session: Session, study_id: int, stamp: tuple) -> StudyFrame:
         .order_by(Trial.number)
     ).all()
     records, params, invariances = [], {}, {}
-    number_of, settings_of = {}, {}  # configurations repeat: parse each notation once
+    number_of, columns_of = {}, {}  # configurations repeat: turn each one's settings into columns once
     classes = None
-    for (trial_id, number, state, config, score, cost, duration, trial_params, scores, invariance, original, values,
-         seeds) in rows:  # fmt: skip
+    for (trial_id, number, state, config, settings, score, cost, duration, trial_params, scores, invariance, original,
+         values, seeds) in rows:  # fmt: skip
         number_of[trial_id] = number
         record = dict(
             number=number,
             state=state,
             config=config,
+            settings=settings,
             score=score,
             cost=cost,
             duration_s=duration,
@@ -121,9 +124,9 @@ def load_frame(session: Session, study_id: int, stamp: tuple) -> StudyFrame:
         )
         if classes is None and isinstance((scores or {}).get("n_classes"), int):
             classes = scores["n_classes"]
-        if config not in settings_of:
-            settings_of[config] = _settings(config or "")
-        record.update(settings_of[config])
+        if config not in columns_of:
+            columns_of[config] = _settings(settings or {})
+        record.update(columns_of[config])
         for name, value in (trial_params or {}).items():
             params[name] = True
             record[f"p.{name}"] = value
@@ -142,6 +145,7 @@ def load_frame(session: Session, study_id: int, stamp: tuple) -> StudyFrame:
                 "number",
                 "state",
                 "config",
+                "settings",
                 "score",
                 "cost",
                 "duration_s",
@@ -161,7 +165,7 @@ def load_frame(session: Session, study_id: int, stamp: tuple) -> StudyFrame:
     intermediate = pd.DataFrame(
         [(number_of[trial_id], step, value) for trial_id, step, value in steps], columns=["number", "step", "value"]
     )
-    factors = {k.removeprefix("choice.") for s in settings_of.values() for k in s if k.startswith("choice.")}
+    factors = {k.removeprefix("choice.") for s in columns_of.values() for k in s if k.startswith("choice.")}
     order = [n for n in CATALOGUE if n in factors]
     invariance_factors = [n for n in CATALOGUE if n in invariances]
     baseline = (session.scalar(select(Study.baseline).where(Study.id == study_id)) or {}).get("mean")
@@ -170,13 +174,12 @@ def load_frame(session: Session, study_id: int, stamp: tuple) -> StudyFrame:
     )
 
 
-def _settings(notation: str) -> dict:
-    """{'choice.TS': 'i', 'k.TS': 2, ...} from a configuration's notation."""
+def _settings(settings: dict) -> dict:
+    """{'choice.TS': 'i', 'k.TS': 2, ...} from a trial's settings record (Trial.settings: factor -> {"choice", "k"})."""
     out = {}
-    for name, cell in notation_cells(notation).items():
-        choice, _, k = cell.partition("(")
-        out[f"choice.{name}"] = choice
-        out[f"k.{name}"] = int(k.rstrip(")")) if k else 1
+    for name, setting in settings.items():
+        out[f"choice.{name}"] = Choice(setting["choice"]).letter
+        out[f"k.{name}"] = int(setting["k"])
     return out
 
 

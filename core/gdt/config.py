@@ -162,25 +162,32 @@ class GDTConfig:
     def uses_audio(self) -> bool:
         return self.setting("MOD").choice is not Choice.OFF
 
+    def settings_record(self) -> dict[str, dict]:
+        """Every factor's choice and K_m in the notation's order (DS first, K_DS = K_i), JSON-ready: what a trial
+        records beside its notation (`describe()` is written from it), so nothing parses the notation back.
+
+            >>> GDTConfig.build({"TR": "invariant"}, clip_budget=8).settings_record()["TR"]
+            {'choice': 'invariant', 'k': 2}
+        """
+        every = (("DS", self.setting("DS")), *self.settings)
+        return {name: {"choice": s.choice.value, "k": s.k} for name, s in every}
+
     def describe(self) -> str:
-        """One line in the papers' notation, e.g. "DS=d TS=i(2) MOD=i(2) TR=d(2) SP=off AUG=off"."""
-        parts = [f"DS=d({self.k_videos})"]
-        for name, s in self.settings:
-            parts.append(f"{name}={s.choice.letter}" + (f"({s.k})" if s.choice is not Choice.OFF else ""))
-        return " ".join(parts)
+        """One line in the papers' notation, e.g. "DS=d(8) TS=i(2) MOD=i(2) TR=d(2) SP=off AUG=off"."""
+        return describe_settings(self.settings_record())
 
 
-def notation_cells(notation: str) -> dict[str, str]:
-    """The per-factor cells of `describe()`'s notation: 'DS=d(8) TS=i(2) MOD=off' -> {'DS': 'd(8)', 'TS': 'i(2)', ...}.
+def describe_settings(record: Mapping[str, Mapping]) -> str:
+    """The papers' notation of a settings record (`GDTConfig.settings_record`): 'DS=d(8) TS=i(2) MOD=off ...'.
+    Written, never read back: readers take the record itself."""
+    return " ".join(f"{name}={setting_cell(setting)}" for name, setting in record.items())
 
-    Words that are not a factor (an infeasible candidate's 'budget=64') are skipped.
-    """
-    cells = {}
-    for part in notation.split():
-        name, _, value = part.partition("=")
-        if name in CATALOGUE:
-            cells[name] = value
-    return cells
+
+def setting_cell(setting: Mapping) -> str:
+    """One factor's cell of the notation, from its entry in a settings record: {'choice': 'invariant', 'k': 2}
+    -> 'i(2)', {'choice': 'off', 'k': 1} -> 'off' (Table 1's cells)."""
+    choice = Choice(setting["choice"])
+    return choice.letter + (f"({setting['k']})" if choice is not Choice.OFF else "")
 
 
 def _check_setting(name: str, setting: FactorSetting) -> None:

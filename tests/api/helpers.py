@@ -5,7 +5,9 @@ from __future__ import annotations
 from api import queue
 from api.database_recorder import DatabaseRecorder
 from api.db import Database
+from core.gdt.config import GDTConfig
 from search.recorder import StudyInfo, TrialRecord, TrialStart
+from search.space import Candidate
 
 WORKER = "test-host:1:recorder"
 
@@ -30,21 +32,29 @@ def record(
     reason: str | None = None,
     params: dict | None = None,
     finish: bool = True,
-    config: str | None = None,
+    config: GDTConfig | Candidate | str | None = None,
     cost: float | None = None,
     invariance: dict | None = None,
     duplicate_of: int = 0,
     seed_values: list[float] | None = None,
     n_classes: int | None = None,
+    settings: dict | None = None,
 ) -> None:
     """One trial through the Recorder protocol: started, intermediate scores, finished. With `seed_values` the
-    trial's score is their mean (search.seeds replicates)."""
+    trial's score is their mean (search.seeds replicates). `config`: a GDTConfig or a (e.g. infeasible) Candidate
+    is recorded as the objective records one, its notation with its settings record; a bare notation string is
+    recorded with `settings` as given. By default each trial gets a configuration of its own."""
     if seed_values is not None:
         score = sum(seed_values) / len(seed_values)
     name = "study"
     params = params if params is not None else {"TR": "invariant"}
-    config = config or f"DS=d(4) TR=i(2) #{number}"
-    recorder.trial_started(TrialStart(name, str(number), number, params, config, f"key{number}"))
+    if config is None:  # a configuration of its own: DS=d(4) TR=i(2), marked with the trial's number
+        config = f"DS=d(4) TR=i(2) #{number}"
+        settings = {"DS": {"choice": "distinctive", "k": 4}, "TR": {"choice": "invariant", "k": 2}}
+    elif not isinstance(config, str):
+        config, settings = config.describe(), config.settings_record()
+    start = TrialStart(name, str(number), number, params, config, f"key{number}", settings)
+    recorder.trial_started(start)
     for step in steps:
         recorder.trial_intermediate(name, str(number), number, step, (score or 0.0) * step / max(steps))
     if not finish:
@@ -71,6 +81,7 @@ def record(
             replay={"wall_seconds": 1.5 + number, "invariance": invariance or {"TR": 0.9, "TS": -0.1}, "seed": 0}
             if state == "complete"
             else {},
+            settings=settings,
         )
     )
 

@@ -164,7 +164,7 @@ def test_health_and_readiness(client):
     assert client.get("/healthz").json() == {"status": "ok", "database": None, "revision": None}
     ready = client.get("/readyz")
     assert ready.status_code == 200 and ready.json()["status"] == "ready"
-    assert ready.json()["revision"] == head_revision() == "0007"
+    assert ready.json()["revision"] == head_revision() == "0008"
 
 
 def test_not_ready_until_migrated(sqlite_url):

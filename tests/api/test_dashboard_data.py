@@ -10,12 +10,19 @@ import statistics
 import pytest
 
 from benchmarks.synthetic_study import populate
+from core.gdt.config import GDTConfig
+from search.space import SearchSpace
+from search.spec import load_spec
 from tests.api.conftest import LiveServer, settings_for, tiny_spec
 from tests.api.helpers import claim_for, record
 
-A = "DS=d(8) TS=i(2) MOD=i(2) TR=i(2) SP=off AUG=off"
-B = "DS=d(8) TS=i(2) MOD=i(2) TR=d(2) SP=off AUG=off"
-C = "DS=d(4) TS=d(4) MOD=i(2) TR=d(2) SP=off AUG=off budget=64"  # an infeasible candidate's notation
+# Recorded as the objective records them: notation and settings record (tests/api/helpers.record).
+A = GDTConfig.build({"TS": "invariant", "MOD": "invariant", "TR": "invariant"})  # DS=d(8) TS=i(2) MOD=i(2) TR=i(2) ...
+B = GDTConfig.build({"TS": "invariant", "MOD": "invariant", "TR": "distinctive"})
+# an infeasible candidate (all distinctive: no positives): its searched factors only, 'TS=d(4) TR=d(2) budget=64'
+(C,) = SearchSpace(
+    load_spec({"factors": {"TS": {"choices": ["distinctive"], "k": 4}, "TR": {"choices": ["distinctive"]}}})
+).enumerate()
 
 
 def _recorded_study(client, url: str) -> tuple[int, object]:
@@ -41,7 +48,8 @@ def test_table1_has_one_row_per_configuration_with_mean_scores(live, client, dat
     page = client.get(f"/dashboard/data/studies/{study_id}/table1").json()
     assert page["total"] == 3 and page["factors"] == ["DS", "TS", "MOD", "TR", "SP", "AUG"]
     b, a, c = page["rows"]
-    assert (b["config"], a["config"], c["config"]) == (B, A, C)  # by mean score; unscored last
+    assert (b["config"], a["config"], c["config"]) == (B.describe(), A.describe(), C.describe())  # unscored last
+    assert c["config"] == "TS=d(4) TR=d(2) budget=64" and not C.feasible
     assert b["score"] == pytest.approx(0.7) and b["std"] is None and b["n"] == 1
     assert a["score"] == pytest.approx(0.5) and a["std"] == pytest.approx(statistics.stdev([0.4, 0.6]))
     assert a["best"] == pytest.approx(0.6) and a["states"] == {"complete": 2, "pruned": 1} and a["n"] == 3
@@ -49,13 +57,18 @@ def test_table1_has_one_row_per_configuration_with_mean_scores(live, client, dat
     assert a["factors"]["TR"] == {"choice": "i", "k": 2} and b["factors"]["TR"] == {"choice": "d", "k": 2}
     assert a["factors"]["SP"] == {"choice": "off", "k": 1} and c["factors"]["TS"] == {"choice": "d", "k": 4}
     assert c["score"] is None and c["states"] == {"infeasible": 1}
+    # the table's cells come from the settings each trial recorded, which the API lists beside the notation
+    listed = {t["number"]: t for t in client.get(f"/studies/{study_id}/trials").json()["items"]}
+    assert listed[0]["settings"] == A.settings_record() and listed[1]["settings"] == B.settings_record()
+    infeasible = {"TS": {"choice": "distinctive", "k": 4}, "TR": {"choice": "distinctive", "k": 2}}  # no DS
+    assert listed[4]["settings"] == C.settings_record() == infeasible
 
     by_trials = client.get(f"/dashboard/data/studies/{study_id}/table1", params={"sort": "n"}).json()
-    assert by_trials["rows"][0]["config"] == A
+    assert by_trials["rows"][0]["config"] == A.describe()
     second = client.get(f"/dashboard/data/studies/{study_id}/table1", params={"limit": 1, "offset": 1}).json()
-    assert [r["config"] for r in second["rows"]] == [A] and second["total"] == 3
+    assert [r["config"] for r in second["rows"]] == [A.describe()] and second["total"] == 3
     ascending = client.get(f"/dashboard/data/studies/{study_id}/table1", params={"descending": "false"}).json()
-    assert [r["config"] for r in ascending["rows"]] == [A, B, C]
+    assert [r["config"] for r in ascending["rows"]] == [A.describe(), B.describe(), C.describe()]
 
 
 def test_bad_queries_get_422_naming_the_parameter_and_unknown_studies_404(live, client):

@@ -10,12 +10,14 @@ import io
 
 import pytest
 
+from core.gdt.config import GDTConfig
 from tests.api.conftest import tiny_spec
 from tests.api.helpers import claim_for, record
 
-A = "DS=d(8) TS=i(2) MOD=i(2) TR=i(2) SP=off AUG=off"
-B = "DS=d(8) TS=i(2) MOD=i(2) TR=d(2) SP=off AUG=off"
-B_AGAIN = "DS=d(8) TS=i(2) MOD=i(2) TR=d(2) SP=off AUG=off budget=32"  # equivalent, written differently
+# Recorded as the objective records them: notation and settings record (tests/api/helpers.record).
+A = GDTConfig.build({"TS": "invariant", "MOD": "invariant", "TR": "invariant"})  # DS=d(8) TS=i(2) MOD=i(2) TR=i(2) ...
+B = GDTConfig.build({"TS": "invariant", "MOD": "invariant", "TR": "distinctive"})
+B_AGAIN = B.describe() + " budget=32"  # equivalent, written differently (recorded with B's settings)
 
 TRAINED = [  # number, config, score, params, invariance
     (0, A, 0.4, {"TR": "invariant"}, {"TR": 0.9}),
@@ -34,7 +36,11 @@ def _study(client, url: str, name: str, duplicates: bool) -> int:
     if duplicates:
         for number, config, original, params in DUPLICATES:
             score = next(s for n, _, s, _, _ in TRAINED if n == original)
-            record(recorder, number, "duplicate", score, params=params, config=config, duplicate_of=original)
+            settings = B.settings_record() if config == B_AGAIN else None
+            record(
+                recorder, number, "duplicate", score, params=params, config=config, settings=settings,
+                duplicate_of=original,
+            )  # fmt: skip
     return study_id
 
 
@@ -50,13 +56,16 @@ def test_duplicates_change_no_aggregate_of_the_dashboard(live, client, database_
 
     table = _table(client, with_duplicates)
     assert table == _table(client, plain)
-    b = next(r for r in table if r["config"] == B)
+    b = next(r for r in table if r["config"] == B.describe())
     assert b["n"] == 1 and b["n_scored"] == 1 and b["std"] is None  # one training: no "0.146 ± 0.000"
-    a = next(r for r in table if r["config"] == A)
+    a = next(r for r in table if r["config"] == A.describe())
     assert a["n"] == 2 and a["score"] == pytest.approx(0.5)  # not (0.4 + 0.6 + 0.4 + 0.6) / 4 over copies
     rows = client.get(f"/dashboard/data/studies/{with_duplicates}/table1").json()["rows"]
     assert len(rows) == 2  # the differently written duplicate sits in its original's row ...
-    assert {r["config"]: r["duplicates"] for r in rows} == {A: 2, B: 1}  # ... visible, not counted
+    duplicates = {r["config"]: r["duplicates"] for r in rows}
+    assert duplicates == {A.describe(): 2, B.describe(): 1}  # ... visible, not counted
+    listed = {t["number"]: t for t in client.get(f"/studies/{with_duplicates}/trials").json()["items"]}
+    assert listed[3]["settings"] == A.settings_record() and listed[4]["settings"] == B.settings_record()
 
     base, other = (client.get(f"/dashboard/data/studies/{s}/overview").json() for s in (plain, with_duplicates))
     for panel in ("history", "factor_effects", "invariance"):

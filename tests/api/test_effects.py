@@ -17,7 +17,7 @@ from api.client import Client, Effects
 from search.runner import report, summarize
 from tests.api.conftest import tiny_spec
 from tests.api.helpers import claim_for, record
-from tests.search.test_effects import D_TS, SAMPLES, T_975_DF2
+from tests.search.test_effects import D_TS, SAMPLES, SETTINGS, T_975_DF2
 
 DISTRIBUTIONS = {"temperature": optuna.distributions.FloatDistribution(0.01, 1.0)}
 
@@ -27,25 +27,29 @@ def _study(client, url: str, name: str) -> tuple[int, optuna.Study]:
     study_id = client.post("/studies", json=tiny_spec(name, n_trials=20)).json()["id"]
     claimed, recorder = claim_for(url)
     study = optuna.create_study(study_name=claimed.optuna_name, storage=url, direction="maximize")
-    for number, config, params, values in SAMPLES:
+    for number, config, settings, params, values in SAMPLES:
         hyper = {"temperature": params["temperature"]}
-        attrs = {"trained": True, "config": config, "seed_values": values, "scores": {"n_classes": 4}}
+        attrs = {"trained": True, "config": config, "settings": settings, "seed_values": values}
+        attrs |= {"scores": {"n_classes": 4}}
         study.add_trial(
             optuna.trial.create_trial(
                 params=hyper, distributions=DISTRIBUTIONS, value=sum(values) / 2, user_attrs=attrs
             )
         )
-        record(recorder, number, "complete", params=params, config=config, seed_values=values, n_classes=4)
-    params = SAMPLES[1][2]
+        record(
+            recorder, number, "complete", params=params, config=config, settings=settings, seed_values=values,
+            n_classes=4,
+        )  # fmt: skip
+    params = SAMPLES[1][3]
     study.add_trial(
         optuna.trial.create_trial(
             params={"temperature": 0.07},
             distributions=DISTRIBUTIONS,
             state=optuna.trial.TrialState.PRUNED,
-            user_attrs={"config": D_TS, "duplicate_of": 1},
+            user_attrs={"config": D_TS, "settings": SETTINGS[D_TS], "duplicate_of": 1},
         )  # fmt: skip
     )
-    record(recorder, 7, "duplicate", 0.51, params=params, config=D_TS, duplicate_of=1)
+    record(recorder, 7, "duplicate", 0.51, params=params, config=D_TS, settings=SETTINGS[D_TS], duplicate_of=1)
     return study_id, study
 
 
@@ -101,8 +105,8 @@ def test_each_trial_shows_its_seeds_and_interval(live, client, database_url):
 def test_one_seed_has_no_interval_and_no_best_set(live, client, database_url):
     study_id = client.post("/studies", json=tiny_spec("single", n_trials=4)).json()["id"]
     _, recorder = claim_for(database_url)
-    record(recorder, 0, "complete", 0.4, config=SAMPLES[0][1], params={"TR": "invariant"})
-    record(recorder, 1, "complete", 0.5, config=SAMPLES[1][1], params={"TR": "distinctive"})
+    record(recorder, 0, "complete", 0.4, config=SAMPLES[0][1], settings=SAMPLES[0][2], params={"TR": "invariant"})
+    record(recorder, 1, "complete", 0.5, config=SAMPLES[1][1], settings=SAMPLES[1][2], params={"TR": "distinctive"})
     trial = client.get(f"/studies/{study_id}/trials/0").json()
     assert trial["n_seeds"] == 1 and trial["ci_low"] is None and trial["interval"] == "0.400 (1 seed, no interval)"
     best = client.get(f"/studies/{study_id}").json()["best_set"]

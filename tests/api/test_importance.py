@@ -10,15 +10,14 @@ import optuna
 import pytest
 
 from api.client import Client
+from core.gdt.config import GDTConfig
 from search.importance import MIN_TRAINED
 from search.runner import report, summarize
 from tests.api.conftest import tiny_spec
 from tests.api.helpers import claim_for, record
 
-CONFIG = {
-    "invariant": "DS=d(8) TS=i(2) MOD=i(2) TR=i(2) SP=off AUG=off",
-    "distinctive": "DS=d(8) TS=i(2) MOD=i(2) TR=d(2) SP=off AUG=off",
-    "off": "DS=d(8) TS=i(2) MOD=i(2) TR=off SP=off AUG=off",
+CONFIG = {  # recorded as the objective records them: notation and settings record (tests/api/helpers.record)
+    tr: GDTConfig.build({"TS": "invariant", "MOD": "invariant", "TR": tr}) for tr in ("invariant", "distinctive", "off")
 }
 DISTRIBUTIONS = {
     "TR": optuna.distributions.CategoricalDistribution(["invariant", "distinctive", "off"]),

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import threading
+from datetime import UTC, datetime
 
 import optuna
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect, text
+from sqlalchemy import MetaData, Table, inspect, select, text
 
+from api import queue
 from api.db import Database, current_revision, downgrade, head_revision, migrate, object_filter
-from api.models import BEST_INDEX, VERSION_TABLE, Base, Event
+from api.models import BEST_INDEX, VERSION_TABLE, Base, Event, Trial
+from core.gdt.config import GDTConfig
 from search.spec import load_spec
 from search.storage import open_storage
 from tests.api.conftest import create_pg_database, drop_pg_database, tiny_spec
@@ -138,4 +141,49 @@ def test_the_optuna_study_of_a_service_study_lives_in_the_same_database(sqlite_u
     study = open_study(spec)
     assert study.study_name == "same-db"
     assert SERVICE_TABLES | {"studies", "alembic_version"} <= set(inspect(db.engine).get_table_names())
+    db.dispose()
+
+
+def test_trials_written_before_0008_get_their_settings_from_the_notation(fresh_url):
+    """0008 adds `settings` and backfills it from `config` with the migration's own parser: a feasible
+    configuration (DS first), an infeasible candidate's notation (searched factors, ' budget=64' skipped), and a
+    row with no notation (left None)."""
+    db = Database(fresh_url)
+    migrate(db, "0007", optuna_tables=False)
+    study_id = queue.enqueue(db, load_spec(tiny_spec("before-0008"))).id
+    trials = Table("gdt_trials", MetaData(), autoload_with=db.engine)
+    assert "settings" not in trials.c
+    notations = [
+        "DS=d(8) TS=i(2) MOD=off TR=d(2) SP=ignore(2) AUG=i(4)",
+        "TS=d(4) TR=d(2) budget=64",
+        "",
+        "DS=d(8) TS=i(2) MOD=off TR=d(2) SP=ignore(2) AUG=i(4)",  # a repeated configuration
+    ]
+    now = datetime.now(UTC)
+    common = dict(study_id=study_id, state="complete", params={}, scores={}, invariance={}, replay={}, started_at=now)
+    rows = [dict(common, number=n, backend_trial=str(n), config=config) for n, config in enumerate(notations)]
+    with db.write() as session:
+        session.execute(trials.insert(), rows)
+    migrate(db, optuna_tables=False)
+    assert current_revision(db) == head_revision() and differences(db) == []
+    with db.read() as session:
+        settings = dict(session.execute(select(Trial.number, Trial.settings).order_by(Trial.number)).all())
+    feasible = {
+        "DS": {"choice": "distinctive", "k": 8},
+        "TS": {"choice": "invariant", "k": 2},
+        "MOD": {"choice": "off", "k": 1},
+        "TR": {"choice": "distinctive", "k": 2},
+        "SP": {"choice": "ignore", "k": 2},
+        "AUG": {"choice": "invariant", "k": 4},
+    }
+    assert settings[0] == settings[3] == feasible and list(settings[0]) == list(feasible)
+    assert settings[1] == {"TS": {"choice": "distinctive", "k": 4}, "TR": {"choice": "distinctive", "k": 2}}
+    assert settings[2] is None
+    # what the migration backfills is what the code records for the same configuration today
+    config = GDTConfig.build(
+        {"TS": "invariant", "TR": "distinctive", "SP": "ignore", "AUG": ("invariant", 4)}, clip_budget=256
+    )
+    assert config.describe() == notations[0] and config.settings_record() == feasible
+    downgrade(db, "0007")
+    assert "settings" not in {c["name"] for c in inspect(db.engine).get_columns("gdt_trials")}
     db.dispose()

@@ -147,8 +147,11 @@ def test_the_effects_panel_draws_each_paired_effect_with_its_interval(sqlite_url
         _, recorder = claim_for(sqlite_url)
         pruning = "pruner 'median' acts at steps 1 (calibrated)"
         recorder.calibration_measured("effects-panel", small_calibration(), pruning)
-        for number, config, params, values in SAMPLES:
-            record(recorder, number, "complete", params=params, config=config, seed_values=values, n_classes=4)
+        for number, config, settings, params, values in SAMPLES:
+            record(
+                recorder, number, "complete", params=params, config=config, settings=settings, seed_values=values,
+                n_classes=4,
+            )  # fmt: skip
         effects = client.get(f"/studies/{study_id}/effects").json()["effects"]
         seen = watched(context)
         page = seen.page

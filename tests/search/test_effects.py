@@ -12,6 +12,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
+from core.gdt.config import GDTConfig
 from search.best import best_set
 from search.effects import factor_effects
 from search.intervals import estimate, welch_p
@@ -22,20 +23,40 @@ T_975_DF1 = 12.706205
 
 # TR invariant vs distinctive in three matched settings (TS choice, temperature); DS's K differs in the third
 # (it follows from the budget) and still matches. Seeds: 2 per configuration, averaged per side first.
-I_TS, D_TS = "DS=d(8) TS=i(2) MOD=i(2) TR=i(2) SP=off AUG=off", "DS=d(8) TS=i(2) MOD=i(2) TR=d(2) SP=off AUG=off"
-I_OFF, D_OFF = "DS=d(16) TS=off MOD=i(2) TR=i(2) SP=off AUG=off", "DS=d(16) TS=off MOD=i(2) TR=d(2) SP=off AUG=off"
-D_OFF_K = "DS=d(32) TS=off MOD=i(2) TR=d(2) SP=off AUG=off"
-SAMPLES = [
-    # number, config, params, seeds' scores
-    (0, I_TS, {"TS": "invariant", "TR": "invariant", "temperature": 0.07}, [0.40, 0.42]),  # mean 0.41
-    (1, D_TS, {"TS": "invariant", "TR": "distinctive", "temperature": 0.07}, [0.50, 0.52]),  # 0.51: +0.10
-    (2, I_OFF, {"TS": "off", "TR": "invariant", "temperature": 0.07}, [0.30, 0.30]),  # 0.30
-    (3, D_OFF_K, {"TS": "off", "TR": "distinctive", "temperature": 0.07}, [0.50, 0.50]),  # 0.50: +0.20
-    (4, I_TS, {"TS": "invariant", "TR": "invariant", "temperature": 0.2}, [0.20, 0.20]),  # 0.20
-    (5, D_TS, {"TS": "invariant", "TR": "distinctive", "temperature": 0.2}, [0.50, 0.50]),  # 0.50: +0.30
-    # differs from #2 in TR *and* temperature: no pair for TR
-    (6, D_OFF, {"TS": "off", "TR": "distinctive", "temperature": 0.5}, [0.90, 0.90]),
+CONFIGS = [
+    GDTConfig.build({"TS": "invariant", "MOD": "invariant", "TR": "invariant"}),
+    GDTConfig.build({"TS": "invariant", "MOD": "invariant", "TR": "distinctive"}),
+    GDTConfig.build({"MOD": "invariant", "TR": "invariant"}),
+    GDTConfig.build({"MOD": "invariant", "TR": "distinctive"}),
+    GDTConfig.build({"MOD": "invariant", "TR": "distinctive"}, clip_budget=128),
 ]
+I_TS, D_TS, I_OFF, D_OFF, D_OFF_K = (c.describe() for c in CONFIGS)
+# what a trial records beside its notation (search.objective: GDTConfig.settings_record), by notation
+SETTINGS = {c.describe(): c.settings_record() for c in CONFIGS}
+SAMPLES = [
+    # number, config, settings, params, seeds' scores
+    (0, I_TS, SETTINGS[I_TS], {"TS": "invariant", "TR": "invariant", "temperature": 0.07}, [0.40, 0.42]),  # 0.41
+    (1, D_TS, SETTINGS[D_TS], {"TS": "invariant", "TR": "distinctive", "temperature": 0.07}, [0.50, 0.52]),  # +0.10
+    (2, I_OFF, SETTINGS[I_OFF], {"TS": "off", "TR": "invariant", "temperature": 0.07}, [0.30, 0.30]),  # 0.30
+    (3, D_OFF_K, SETTINGS[D_OFF_K], {"TS": "off", "TR": "distinctive", "temperature": 0.07}, [0.50, 0.50]),  # +0.20
+    (4, I_TS, SETTINGS[I_TS], {"TS": "invariant", "TR": "invariant", "temperature": 0.2}, [0.20, 0.20]),  # 0.20
+    (5, D_TS, SETTINGS[D_TS], {"TS": "invariant", "TR": "distinctive", "temperature": 0.2}, [0.50, 0.50]),  # +0.30
+    # differs from #2 in TR *and* temperature: no pair for TR
+    (6, D_OFF, SETTINGS[D_OFF], {"TS": "off", "TR": "distinctive", "temperature": 0.5}, [0.90, 0.90]),
+]
+
+
+def test_the_samples_are_the_configurations_they_say():
+    assert (I_TS, D_TS) == (
+        "DS=d(8) TS=i(2) MOD=i(2) TR=i(2) SP=off AUG=off",
+        "DS=d(8) TS=i(2) MOD=i(2) TR=d(2) SP=off AUG=off",
+    )
+    assert (I_OFF, D_OFF, D_OFF_K) == (
+        "DS=d(16) TS=off MOD=i(2) TR=i(2) SP=off AUG=off",
+        "DS=d(16) TS=off MOD=i(2) TR=d(2) SP=off AUG=off",
+        "DS=d(32) TS=off MOD=i(2) TR=d(2) SP=off AUG=off",
+    )
+    assert SETTINGS[D_OFF_K]["DS"] == {"choice": "distinctive", "k": 32}
 
 
 def test_a_mean_of_seeds_has_a_t_interval_and_one_seed_has_none():
@@ -80,13 +101,13 @@ def test_below_two_pairs_there_is_no_interval_and_it_says_so():
 def test_one_row_per_configuration_and_hyper_parameters_and_duplicates_never_count():
     study = optuna.create_study(direction="maximize")
     dist = {"temperature": optuna.distributions.FloatDistribution(0.01, 1.0)}
-    for _, config, params, values in SAMPLES:
+    for _, config, settings, params, values in SAMPLES:
         study.add_trial(
             optuna.trial.create_trial(
                 params={"temperature": params["temperature"]},
                 distributions=dist,
                 value=sum(values) / len(values),
-                user_attrs={"trained": True, "config": config, "seed_values": values},
+                user_attrs={"trained": True, "config": config, "settings": settings, "seed_values": values},
             )
         )
     clean = from_study(study)
@@ -95,7 +116,7 @@ def test_one_row_per_configuration_and_hyper_parameters_and_duplicates_never_cou
             params={"temperature": 0.07},
             distributions=dist,
             state=TrialState.PRUNED,
-            user_attrs={"config": D_TS, "duplicate_of": 1},
+            user_attrs={"config": D_TS, "settings": SETTINGS[D_TS], "duplicate_of": 1},
         )  # fmt: skip
     )
     study.add_trial(
@@ -103,22 +124,30 @@ def test_one_row_per_configuration_and_hyper_parameters_and_duplicates_never_cou
             params={"temperature": 0.07},
             distributions=dist,
             value=0.51,
-            user_attrs={"config": D_TS, "duplicate_of": 1, "trained": False, "seed_values": [0.5, 0.52]},
+            user_attrs={
+                "config": D_TS,
+                "settings": SETTINGS[D_TS],
+                "duplicate_of": 1,
+                "trained": False,
+                "seed_values": [0.5, 0.52],
+            },
         )  # fmt: skip
     )
     noisy = from_study(study)
     assert [(m.config, m.hyper, m.values) for m in noisy] == [(m.config, m.hyper, m.values) for m in clean]
     assert len(clean) == 7  # I_TS at temperature 0.07 and 0.2 are two rows, not one mean with a "±" across them
     assert [m.numbers for m in clean if m.config == I_TS] == [[0], [4]]
+    assert [m.settings for m in clean if m.config == I_TS] == [SETTINGS[I_TS]] * 2  # as recorded, never parsed
+    assert factor_effects(clean)[0].as_dict() == factor_effects(fold(SAMPLES))[0].as_dict()
 
 
 def test_the_best_set_holds_what_welch_cannot_tell_apart():
     entries = fold(
         [
-            (0, I_TS, {}, [0.50, 0.52, 0.54]),  # best: mean 0.52
-            (1, D_TS, {}, [0.49, 0.53, 0.51]),  # 0.51, overlapping: p large
-            (2, I_OFF, {}, [0.10, 0.11, 0.12]),  # far below: p tiny
-            (3, D_OFF, {}, [0.515]),  # one seed: cannot be tested
+            (0, I_TS, SETTINGS[I_TS], {}, [0.50, 0.52, 0.54]),  # best: mean 0.52
+            (1, D_TS, SETTINGS[D_TS], {}, [0.49, 0.53, 0.51]),  # 0.51, overlapping: p large
+            (2, I_OFF, SETTINGS[I_OFF], {}, [0.10, 0.11, 0.12]),  # far below: p tiny
+            (3, D_OFF, SETTINGS[D_OFF], {}, [0.515]),  # one seed: cannot be tested
         ]
     )
     result = best_set(entries, chance=0.25)
@@ -131,5 +160,5 @@ def test_the_best_set_holds_what_welch_cannot_tell_apart():
     text = "\n".join(result.lines())
     assert "chance level (1 / proxy classes): 0.250" in text and "0.520 [" in text
 
-    single = best_set(fold([(0, I_TS, {}, [0.5]), (1, D_TS, {}, [0.4])]))
+    single = best_set(fold([(0, I_TS, SETTINGS[I_TS], {}, [0.5]), (1, D_TS, SETTINGS[D_TS], {}, [0.4])]))
     assert single.indistinguishable == [] and "no set can be computed" in single.note

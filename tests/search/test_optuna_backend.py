@@ -6,6 +6,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
+from core.gdt.config import describe_settings
 from core.gdt.validity import validate
 from search.calibration import Calibration, store_calibration
 from search.optuna_backend import StudyMismatch, counts_as_trained, make_pruner, open_study, run_optuna
@@ -94,6 +95,13 @@ def test_equivalent_configurations_are_trained_once(tmp_path):
     assert all(t.state == TrialState.COMPLETE for t in trained(study))
     states = sorted(e["state"] for e in finished_events(recorder))
     assert states == ["complete"] * 3 + ["duplicate"] * 3
+    # Every trial, duplicates too, records its configuration as data beside the notation written from it.
+    space = SearchSpace(spec)
+    for t in trials:
+        assert t.user_attrs["settings"] == space.from_params(t.params).settings_record()
+        assert describe_settings(t.user_attrs["settings"]) == t.user_attrs["config"]
+    by_trial = {e["number"]: e for e in finished_events(recorder)}
+    assert all(by_trial[t.number]["settings"] == t.user_attrs["settings"] for t in trials)
     assert summarize(study).duplicates == 3 and len(summarize(study).rows) == 3
 
 
@@ -135,6 +143,10 @@ def test_infeasible_proposals_are_recorded_with_their_reason_and_never_trained(t
     recorded = [e for e in finished_events(recorder) if e["state"] == "infeasible"]
     assert [e["number"] for e in recorded] == [t.number for t in infeasible]
     assert all(e["reason"] for e in recorded)
+    # an infeasible proposal has no config: its searched factors' settings, no DS
+    for t, e in zip(infeasible, recorded, strict=True):
+        assert e["settings"] == t.user_attrs["settings"]
+        assert {n: s["choice"] for n, s in e["settings"].items()} == {n: t.params[n] for n in ("TR", "SP")}
 
 
 def test_a_failing_trial_is_recorded_with_its_reason_and_the_study_goes_on(tmp_path):

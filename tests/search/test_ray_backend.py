@@ -68,6 +68,10 @@ def test_tiny_study_on_ray_with_asha_reaches_the_same_records(tmp_path):
             assert finished[t.number]["state"] == "infeasible" and not t.user_attrs.get("trained")
         if "duplicate_of" in t.user_attrs:  # never a measurement: no COMPLETE trial in Optuna's tables
             assert finished[t.number]["state"] == "duplicate" and t.state != TrialState.COMPLETE
+    by_number = {t.number: t for t in trials}
+    for number, event in finished.items():  # the configuration as data, recorded as the Optuna backend does
+        assert event["settings"] == by_number[number].user_attrs["settings"]
+        assert ("DS" in event["settings"]) == (event["state"] != "infeasible")  # an infeasible one has no config
     intermediate = [e for e in recorder.events() if e["event"] == "trial_intermediate"]
     assert intermediate and all(1 <= e["step"] <= 3 for e in intermediate)
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import optuna
 import pytest
 
-from core.gdt.config import GDTConfig, InvalidConfiguration, ModalityPairs
+from core.gdt.config import GDTConfig, InvalidConfiguration, ModalityPairs, describe_settings
 from core.gdt.factors import CATALOGUE
 from core.gdt.validity import validate
 from search.space import DataLimits, SearchSpace, equivalence_key
@@ -45,6 +47,27 @@ def test_k_and_modality_switches_are_sampled_only_when_the_choice_needs_them():
         for name, (choice, k) in candidate.settings.items():
             assert (k == 1) if choice == "off" else (2 <= k <= (CATALOGUE[name].max_k or 99)), (name, choice, k)
     assert {p["TS"] for p in (t.params for t in study.trials)} == set(ALL)
+
+
+def test_every_candidate_records_its_settings_and_its_notation_is_written_from_them():
+    """What a trial records of its configuration (search.objective: user attr "settings", TrialRecord.settings): a
+    feasible candidate's is its config's (every factor, DS first); an infeasible one has no config, so its searched
+    factors only (no DS). The notation is written from the same record."""
+    space = SearchSpace(load_spec(WIDE))
+    candidates = list(space.enumerate())
+    assert any(c.feasible for c in candidates) and any(not c.feasible for c in candidates)
+    for candidate in candidates:
+        record = candidate.settings_record()
+        assert json.loads(json.dumps(record)) == record
+        if candidate.feasible:
+            assert record == candidate.config.settings_record() and list(record)[0] == "DS"
+            assert candidate.describe() == describe_settings(record) == candidate.config.describe()
+        else:
+            assert list(record) == list(candidate.settings) and "DS" not in record
+            assert record == {n: {"choice": c, "k": k} for n, (c, k) in candidate.settings.items()}
+            assert candidate.describe() == f"{describe_settings(record)} budget={candidate.clip_budget}"
+        searched = {n: s for n, s in record.items() if n in candidate.settings}
+        assert searched == {n: {"choice": c, "k": k} for n, (c, k) in candidate.settings.items()}
 
 
 def test_feasibility_is_exactly_core_validity():

@@ -1,6 +1,8 @@
+import json
+
 import pytest
 
-from core.gdt.config import FactorSetting, GDTConfig, InvalidConfiguration, ModalityPairs, notation_cells
+from core.gdt.config import FactorSetting, GDTConfig, InvalidConfiguration, ModalityPairs, describe_settings
 from core.gdt.factors import CATALOGUE, Choice
 from core.gdt.validity import validate
 
@@ -96,7 +98,19 @@ def test_describe_uses_the_papers_letters():
     assert config.describe() == "DS=d(8) TS=d(2) MOD=i(2) TR=off SP=ignore(2) AUG=off"
 
 
-def test_notation_cells_read_back_every_factor_of_describe():
+def test_settings_record_is_what_describe_writes():
     config = GDTConfig.build({"TS": ("invariant", 4), "MOD": "invariant", "TR": ("ignore", 2)}, clip_budget=64)
-    cells = notation_cells(config.describe() + " budget=64")
-    assert cells == {"DS": "d(4)", "TS": "i(4)", "MOD": "i(2)", "TR": "ignore(2)", "SP": "off", "AUG": "off"}
+    record = config.settings_record()
+    assert list(record) == ["DS", "TS", "MOD", "TR", "SP", "AUG"]  # the notation's order, DS first
+    assert record == {
+        "DS": {"choice": "distinctive", "k": 4},
+        "TS": {"choice": "invariant", "k": 4},
+        "MOD": {"choice": "invariant", "k": 2},
+        "TR": {"choice": "ignore", "k": 2},
+        "SP": {"choice": "off", "k": 1},
+        "AUG": {"choice": "off", "k": 1},
+    }
+    assert json.loads(json.dumps(record)) == record  # JSON-ready
+    assert config.describe() == "DS=d(4) TS=i(4) MOD=i(2) TR=ignore(2) SP=off AUG=off" == describe_settings(record)
+    reordered = GDTConfig.build({"TR": "distinctive"}, order=("DS", "TR", "TS", "MOD", "SP", "AUG"))
+    assert list(reordered.settings_record()) == list(reordered.factor_names)
