@@ -37,8 +37,8 @@ from core.data.world.classes import (
     class_spec,
     ground_truth_table,
 )
-from core.data.world.config import WORLD_VERSION, WorldConfig, WorldItem, world_items
 from core.data.world.videos import World, generate_video, generate_world, iter_world
+from core.data.world.world_config import WORLD_VERSION, WorldConfig, WorldItem, world_items
 
 __all__ = [
     "CLASSES",

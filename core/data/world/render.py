@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from core.data.world.config import WorldConfig
 from core.data.world.scenes import _Object
+from core.data.world.world_config import WorldConfig
 
 
 def _background(rng: np.random.Generator, h: int, w: int) -> np.ndarray:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from core.data.world.config import WorldConfig
+from core.data.world.world_config import WorldConfig
 
 
 @dataclass

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from core.data.world.config import WorldConfig
 from core.data.world.scenes import _Distractor, _Scene
+from core.data.world.world_config import WorldConfig
 
 # Impact timbres: (mode frequency ratios, mode amplitudes, mode decay s, noise level, noise decay s,
 # base frequency). A base frequency of None uses the scene's timbre_freq (the knock classes), so the

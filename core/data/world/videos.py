@@ -8,10 +8,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.data.world.classes import _BASE, class_spec
-from core.data.world.config import WorldConfig, WorldItem, world_items
 from core.data.world.render import _background, _draw_object
 from core.data.world.scenes import _const, _sample_distractor, _sample_scene
 from core.data.world.sound import _synth_audio
+from core.data.world.world_config import WorldConfig, WorldItem, world_items
 
 
 def _render_base(
