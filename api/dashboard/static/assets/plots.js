@@ -145,7 +145,7 @@ export function drawParallel(id, parallel) {
 
 // `finalStep`: the trials' budget, where each completed curve ends at its final score (a marker).
 export function drawCurves(id, curves, refs, finalStep = null) {
-  if (!curves.steps.length) return empty(id, "no intermediate value reported yet");
+  if (!curves.steps.length) return empty(id, "no intermediate values: trials report them during training only when trial.eval_every is set");
   const finals = finalStep === null ? [] : curves.curves.filter((t) => t.final !== null && t.final !== undefined);
   const values = [...curves.p10, ...curves.p90, ...curves.curves.flatMap((c) => c.value), ...finals.map((t) => t.final)];
   return draw(id, (div) => {
