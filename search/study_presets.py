@@ -26,8 +26,8 @@ STUDY_PRESETS: dict[str, dict[str, Any]] = {
             "AUG": {"choices": ["invariant"]},
         },
         "clip_budget": 64,
-        # No pruner: nothing yet shows that a score at 100 steps ranks like the one at 300 (signal.md).
-        "trial": {"steps": 300},
+        # No pruner: nothing yet shows that a score at 200 steps ranks like the one at 600 (signal.md).
+        "trial": {"steps": 600},
         "search": {"sampler": "tpe", "n_trials": 12, "n_startup_trials": 6, "workers": 2},
     },
     # Every factor of the catalogue with every choice it allows, K_m ranges, playback speed, the intra-modal
