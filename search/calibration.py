@@ -28,7 +28,6 @@ from typing import Any
 
 import numpy as np
 import optuna
-from scipy import stats
 
 from search.space import Candidate, SearchSpace
 from search.spec import StudySpec
@@ -58,6 +57,8 @@ def kendall_tau(a: Sequence[float], b: Sequence[float]) -> float | None:
     """Kendall's tau-b between two score lists over the same configurations (None when either is constant)."""
     if len(a) < 2:
         return None
+    from scipy import stats  # here, not at the top: SciPy takes a second to import
+
     value = stats.kendalltau(a, b)[0]
     return None if value is None or math.isnan(value) else float(value)
 

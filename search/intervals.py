@@ -13,8 +13,6 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
-from scipy import stats
-
 LEVEL = 0.95
 
 
@@ -55,6 +53,8 @@ def estimate(values: Sequence[float]) -> Estimate:
     if n < 2:
         return Estimate(mean, 1)
     sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
+    from scipy import stats  # here, not at the top: SciPy takes a second to import, and most processes never ask
+
     half = float(stats.t.ppf(0.5 + LEVEL / 2, n - 1)) * sd / math.sqrt(n)
     return Estimate(mean, n, sd, mean - half, mean + half)
 
@@ -69,6 +69,8 @@ def welch_p(a: Sequence[float], b: Sequence[float]) -> float | None:
     ea, eb = estimate(a), estimate(b)
     if not ea.sd and not eb.sd:
         return 1.0 if math.isclose(ea.mean, eb.mean, abs_tol=1e-12) else 0.0
+    from scipy import stats
+
     with warnings.catch_warnings():  # nearly identical seeds: scipy warns of precision loss, the p-value stands
         warnings.simplefilter("ignore", RuntimeWarning)
         return float(stats.ttest_ind(list(a), list(b), equal_var=False).pvalue)

@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 
 import torch
 import torchaudio
-from torchvision.ops import roi_align
 
 from core.data.clips import RawClips, to_device
 
@@ -92,6 +91,8 @@ def augmentation_params(seeds: torch.Tensor | None, n: int, generator: torch.Gen
 
 def augment_video(clips: torch.Tensor, spec: VideoAugmentSpec, train: bool, params: torch.Tensor):
     """(K, T, C, H, W) uint8 -> (K, C, T, S, S) float, normalised; `params` (K, 8) from `augmentation_params`."""
+    from torchvision.ops import roi_align  # here: importing torchvision takes seconds (core/models/encoders.py)
+
     k, t, c, h, w = clips.shape
     device = clips.device
     x = clips.float().div_(255.0)

@@ -17,9 +17,6 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 RETRIEVAL_KS = (1, 5, 20)
@@ -81,6 +78,12 @@ def linear_probe_top1(
     train, test = _feats(train_feats, "train_feats"), _feats(test_feats, "test_feats")
     y_train = _labels(train_labels, len(train), "train_labels")
     y_test = _labels(test_labels, len(test), "test_labels")
+    # Imported here: scikit-learn (with SciPy) takes seconds to import, and the processes that only validate
+    # or serve studies (the API, workers, `gdt-search check`) never fit a probe.
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
     probe = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=max_iter, random_state=seed))
     # The BLAS pools scikit-learn uses start as many threads as the machine has cores, whatever the trial's
     # share (core.threads): two one-thread trials on two cores would run four BLAS threads. They get the

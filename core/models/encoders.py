@@ -5,10 +5,13 @@ The paper encoders (ICCV GDT, appendix A.3.4) are torchvision's R(2+1)D-18 for v
 log-mel audio; both give 512-d features after global average pooling. The tiny encoders keep the
 same input layouts and the same (2+1)D / residual building blocks at width ~16-32 so that a CPU
 trial takes seconds; the tiny video encoder looks at frame differences, so that it learns motion
-within such a budget (``_FrameDifferenceStem``). Every encoder maps its input to ``(B, feature_dim)``
+within such a budget (``FrameDifferences``). Every encoder maps its input to ``(B, feature_dim)``
 pooled features; the heads map those to L2-normalised ``embed_dim`` embeddings for the contrastive loss.
 
 Layouts: video ``(B, C=3, T, H, W)``; audio ``(B, 1, n_mels, frames)``.
+
+torchvision is imported by the builders, not at the top: it takes seconds to import (on a 2-core machine about
+as long as torch itself), and the processes that only validate or serve studies never build an encoder.
 """
 
 from __future__ import annotations
@@ -18,10 +21,6 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torchvision.models import resnet as tv_resnet
-from torchvision.models.video import r2plus1d_18
-from torchvision.models.video import resnet as tv_video_resnet
-from torchvision.ops.misc import Conv2dNormActivation, Conv3dNormActivation
 
 PAPER_FEATURE_DIM = 512
 
@@ -62,6 +61,8 @@ class _Pooled(nn.Module):
 
 def _r2plus1d_18(feature_dim: int, width: int) -> nn.Module:
     """torchvision's R(2+1)D-18, random init, fc removed: 512-d after global pooling."""
+    from torchvision.models.video import r2plus1d_18
+
     net = r2plus1d_18(weights=None)
     net.fc = nn.Identity()
     return net
@@ -69,6 +70,8 @@ def _r2plus1d_18(feature_dim: int, width: int) -> nn.Module:
 
 def _resnet9(feature_dim: int, width: int) -> nn.Module:
     """torchvision ResNet with one BasicBlock per stage and a 1-channel conv1 (as in GDT's code)."""
+    from torchvision.models import resnet as tv_resnet
+
     net = tv_resnet.ResNet(tv_resnet.BasicBlock, [1, 1, 1, 1])
     net.conv1 = nn.Conv2d(1, 64, kernel_size=7, stride=2, padding=3, bias=False)
     # ResNet.__init__ initialised the original conv1 this way; keep the replacement consistent.
@@ -81,8 +84,8 @@ def _downsample(conv: type[nn.Module], norm: type[nn.Module], cin: int, cout: in
     return nn.Sequential(conv(cin, cout, kernel_size=1, stride=stride, bias=False), norm(cout))
 
 
-class _FrameDifferenceStem(Conv3dNormActivation):
-    """A stem convolution that sees the frame differences ``x[t+1] - x[t]`` (T - 1 of them), not the frames.
+class FrameDifferences(nn.Module):
+    """``(B, C, T, H, W)`` frames -> their ``T - 1`` differences ``x[t+1] - x[t]``: the tiny video encoder's input.
 
     Why: trained from scratch for a few hundred CPU steps, a tiny network on raw frames is swamped by
     static appearance (background texture, object colour), which differs between videos far more than
@@ -97,7 +100,7 @@ class _FrameDifferenceStem(Conv3dNormActivation):
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return super().forward(x[:, :, 1:] - x[:, :, :-1])
+        return x[:, :, 1:] - x[:, :, :-1]
 
 
 def _tiny_video(feature_dim: int, width: int) -> nn.Module:
@@ -106,10 +109,14 @@ def _tiny_video(feature_dim: int, width: int) -> nn.Module:
     Channels width -> 2*width -> feature_dim. On 8x32x32 clips the 7 differences give feature maps of
     7x16x16 -> 4x8x8 -> 2x4x4 before global pooling.
     """
+    from torchvision.models.video import resnet as tv_video_resnet
+    from torchvision.ops.misc import Conv3dNormActivation
+
     block = tv_video_resnet.BasicBlock
     conv = tv_video_resnet.Conv2Plus1D
     return nn.Sequential(
-        _FrameDifferenceStem(3, width, kernel_size=(1, 3, 3), stride=(1, 2, 2), padding=(0, 1, 1)),
+        FrameDifferences(),
+        Conv3dNormActivation(3, width, kernel_size=(1, 3, 3), stride=(1, 2, 2), padding=(0, 1, 1)),
         Conv3dNormActivation(width, width, kernel_size=(3, 1, 1), padding=(1, 0, 0)),
         block(width, 2 * width, conv, stride=2,
               downsample=_downsample(nn.Conv3d, nn.BatchNorm3d, width, 2 * width, 2)),
@@ -121,6 +128,9 @@ def _tiny_video(feature_dim: int, width: int) -> nn.Module:
 
 def _tiny_audio(feature_dim: int, width: int) -> nn.Module:
     """A conv stem and two torchvision BasicBlocks; on 40x100 log-mels: 20x50 -> 10x25 -> 5x13 -> pool."""
+    from torchvision.models import resnet as tv_resnet
+    from torchvision.ops.misc import Conv2dNormActivation
+
     block = tv_resnet.BasicBlock
     return nn.Sequential(
         Conv2dNormActivation(1, width, kernel_size=3, stride=2),

@@ -64,7 +64,7 @@ def test_tiny_encoders_accept_other_clip_sizes_and_channels_last():
     model = build_encoders("tiny_video", "tiny_audio", feature_dim=64, channels_last=True)
     assert model.video(torch.randn(2, 3, 16, 48, 40)).shape == (2, 64)
     assert model.audio(torch.randn(2, 1, 40, 99)).shape == (2, 64)
-    assert model.video.net[0][0].weight.is_contiguous(memory_format=torch.channels_last_3d)
+    assert model.video.net[1][0].weight.is_contiguous(memory_format=torch.channels_last_3d)
 
 
 def test_mixed_paper_and_tiny_encoders():
