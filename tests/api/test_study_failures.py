@@ -44,7 +44,8 @@ def test_studies_that_cannot_run_fail_at_once_with_their_reason(sqlite_url, proc
             response = client.post("/studies", json=spec)
             assert response.status_code == 201, (what, response.text)
             ids[what] = response.json()["id"]
-        processes.worker(settings, "w-fail")
+        processes.worker(settings, "w-fail-1")  # two workers: the four studies fail two at a time
+        processes.worker(settings, "w-fail-2")
 
         def finished():
             bodies = {what: client.get(f"/studies/{i}").json() for what, i in ids.items()}

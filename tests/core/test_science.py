@@ -7,7 +7,8 @@ trained to be *distinctive* to it is pushed to encode the direction. Two short G
 differ only in that choice (both also invariant to modality, as in the papers' rows (h)/(k)), scored
 on the 8 reversal-pair classes by the HMDB-51 proxy, must show it: the distinctive model scores
 higher and its measured reversal invariance is lower. Three seeds; the trials run in two processes of
-one thread each (deterministic on CPU), about two minutes in all on two cores.
+one thread each (deterministic on CPU), about two and a half minutes in all on two cores. One more trial,
+a video-only model of seed 0, checks that the measured modality invariance follows MOD.
 
 The setup is the embedded default's world and encoders, with the world restricted to the
 reversal-pair classes (40 videos per class, so the proxy has 96 test videos), 300 AdamW steps of 32
@@ -45,14 +46,16 @@ def science_spec(seed: int, cache_root: str) -> TrialSpec:
     )
 
 
-def science_config(time_reversal: str) -> GDTConfig:
-    return GDTConfig.build({"TR": time_reversal, "MOD": "invariant"}, clip_budget=32, temperature=0.07)
+def science_config(time_reversal: str, modality: str = "invariant") -> GDTConfig:
+    """TR's choice and MOD's; a video-only model (MOD off) is invariant to time shift, so that it has positives."""
+    factors = {"TR": time_reversal, "MOD": modality} if modality != "off" else {"TS": "invariant", "MOD": "off"}
+    return GDTConfig.build(factors, clip_budget=32, temperature=0.07)
 
 
-def _one_trial(time_reversal: str, seed: int, cache_root: str) -> dict:
+def _one_trial(time_reversal: str, modality: str, seed: int, cache_root: str) -> dict:
     """Runs in a worker process: one thread, so that two trials share the two cores without contention."""
     torch.set_num_threads(1)
-    result = run_trial(science_config(time_reversal), science_spec(seed, cache_root))
+    result = run_trial(science_config(time_reversal, modality), science_spec(seed, cache_root))
     scores = result.evaluation.scores
     return {
         "linear_top1": scores.linear_top1,
@@ -60,25 +63,36 @@ def _one_trial(time_reversal: str, seed: int, cache_root: str) -> dict:
         "n_test": scores.n_test,
         "n_classes": scores.n_classes,
         "invariance_TR": result.evaluation.invariance["TR"].score,
+        "invariance_MOD": result.evaluation.invariance["MOD"].score,
     }
 
 
-@pytest.mark.slow
-def test_distinctive_to_time_reversal_beats_invariant_on_the_reversal_pairs(tmp_path_factory) -> None:
+# (TR, MOD, seed): the TR pairs over three seeds, and a video-only model (TS invariant, MOD off) of seed 0.
+JOBS = [(tr, "invariant", seed) for seed in SEEDS for tr in ("distinctive", "invariant")]
+VIDEO_ONLY = ("off", "off", 0)
+
+
+@pytest.fixture(scope="module")
+def science(tmp_path_factory) -> dict:
+    """Every trial of the two checks below, trained once (seven trials, two processes, ~2.5 min on two cores)."""
     cache_root = str(tmp_path_factory.mktemp("science-cache"))
     open_data(science_spec(0, cache_root).data)  # build both worlds' caches once, before the workers
-    jobs = [(choice, seed) for seed in SEEDS for choice in ("distinctive", "invariant")]
     with ProcessPoolExecutor(max_workers=2, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = {job: pool.submit(_one_trial, *job, cache_root) for job in jobs}
+        futures = {job: pool.submit(_one_trial, *job, cache_root) for job in [*JOBS, VIDEO_ONLY]}
         results = {job: future.result() for job, future in futures.items()}
-
-    table = "\n".join(f"  TR {choice:11s} seed {seed}: {results[choice, seed]}" for choice, seed in jobs)
+    table = "\n".join(f"  TR {tr:11s} MOD {mod:9s} seed {seed}: {results[tr, mod, seed]}" for tr, mod, seed in results)
     print(f"science check, proxy on the reversal-pair classes:\n{table}")  # shown with pytest -s
+    return {"results": results, "table": table}
+
+
+@pytest.mark.slow
+def test_distinctive_to_time_reversal_beats_invariant_on_the_reversal_pairs(science) -> None:
+    results, table = science["results"], science["table"]
     for record in results.values():
         assert record["n_classes"] == len(REVERSAL_CLASSES) and record["n_test"] >= 90, table
     wins = 0
     for seed in SEEDS:
-        distinctive, invariant = results["distinctive", seed], results["invariant", seed]
+        distinctive, invariant = results["distinctive", "invariant", seed], results["invariant", "invariant", seed]
         # The choice took effect: the distinctive model keeps a clip and its reversal further apart ...
         assert distinctive["invariance_TR"] < invariant["invariance_TR"], f"seed {seed}\n{table}"
         wins += distinctive["linear_top1"] > invariant["linear_top1"]
@@ -87,30 +101,20 @@ def test_distinctive_to_time_reversal_beats_invariant_on_the_reversal_pairs(tmp_
     # on an AMD EPYC, same code and thread count), by about the seed-to-seed spread.
     assert wins >= 2, table
     mean = {
-        (c, m): np.mean([results[c, s][m] for s in SEEDS])
-        for c in ("distinctive", "invariant")
+        (tr, m): np.mean([results[tr, "invariant", s][m] for s in SEEDS])
+        for tr in ("distinctive", "invariant")
         for m in ("linear_top1", "invariance_TR")
     }
     assert mean["invariant", "invariance_TR"] - mean["distinctive", "invariance_TR"] > 0.1, table
     assert mean["distinctive", "linear_top1"] - mean["invariant", "linear_top1"] > 0.03, table
 
 
-def _mod_trial(modality: str, cache_root: str) -> float:
-    torch.set_num_threads(1)
-    spec = science_spec(0, cache_root)
-    spec = replace(spec, train=replace(spec.train, steps=200))
-    config = GDTConfig.build({"TS": "invariant", "MOD": modality}, clip_budget=64, temperature=0.07)
-    return run_trial(config, spec).evaluation.invariance["MOD"].score
-
-
 @pytest.mark.slow
-def test_measured_modality_invariance_shows_whether_mod_was_invariant_or_off(tmp_path_factory) -> None:
+def test_measured_modality_invariance_shows_whether_mod_was_invariant_or_off(science) -> None:
     """The "did the choice take effect" view must confirm MOD: a cross-modally trained model's video and
     audio embeddings of one clip are closer than those of different clips; a video-only model's are not."""
-    cache_root = str(tmp_path_factory.mktemp("science-cache"))
-    open_data(science_spec(0, cache_root).data)
-    with ProcessPoolExecutor(max_workers=2, mp_context=multiprocessing.get_context("spawn")) as pool:
-        invariant, off = pool.map(_mod_trial, ("invariant", "off"), (cache_root, cache_root))
-    print(f"measured MOD invariance: MOD invariant {invariant:.3f}, MOD off {off:.3f}")  # shown with pytest -s
+    results, table = science["results"], science["table"]
+    off = results[VIDEO_ONLY]["invariance_MOD"]
+    invariant = [results[job]["invariance_MOD"] for job in JOBS]
     # Uncentred, as before this measure was fixed: ~0.05 vs 0.00 after 100 steps of 64 clips.
-    assert invariant > 0.1 and abs(off) < 0.05 and invariant > off + 0.1, (invariant, off)
+    assert min(invariant) > 0.1 and abs(off) < 0.05 and min(invariant) > off + 0.1, table
