@@ -15,6 +15,7 @@ the baseline. Reported, for the study's objective:
   configurations that differ only in that factor (same seed), with a 95 % t-interval over the pairs
   (each pair's difference averaged over seeds first: the pairs are the independent units). TR is scored
   on the world's reversal-pair classes (the proxy's linear probe restricted to them), where TR matters.
+  `effects_long`: the same at 4x the budget (the long seeds).
 - `main_job_seconds`: `gdt-search run --preset table1` end to end (a fresh SQLite database).
 
 Runs are appended to `benchmarks/results/signal_runs.jsonl` and skipped when already there, so an
@@ -284,20 +285,39 @@ def main() -> None:
         factor: paired_effect(table(rows, configs, seeds, steps, key), configs, settings, factor, a, b)
         for factor, (a, b, key) in EFFECTS.items()
     }
+    if long_seeds:  # the same effects at 4x the budget: the ordering the default budget should agree with
+        summary["effects_long"] = {
+            factor: paired_effect(table(rows, configs, long_seeds, long_steps, key), configs, settings, factor, a, b)
+            for factor, (a, b, key) in EFFECTS.items()
+        }
     budgets = {"default": (seeds, steps), "long": (long_seeds, long_steps)}
     summary["by_choice"] = by_choice(rows, configs, settings, budgets)
     summary["seconds_per_trial"] = float(np.mean([r["seconds"] for r in rows if r["steps"] == steps]))
     summary["this_run_train_hours"] = train_hours
     if not args.skip_main_job and not overrides:  # the main job is the preset as shipped, not a variant
         summary["main_job_seconds"] = main_job_seconds()
+        summary["main_job_design"] = fingerprint
+    elif (previous := previous_main_job(summary, fingerprint)) is not None:
+        summary["main_job_seconds"], summary["main_job_design"] = previous, fingerprint  # measured by an earlier run
     summary["machine"] = {"platform": platform.platform(), "cpus": os.cpu_count(), "load": os.getloadavg()}
     write(summary, rows, configs, seeds, steps)
 
 
-def write(summary: dict, rows: list[dict], configs: list[str], seeds: list[int], steps: int) -> None:
+def result_name(summary: dict) -> str:
     name = f"signal_world{summary['world_seed']}" if summary["world_seed"] else "signal"
-    if summary.get("variant"):
-        name += f"_{summary['variant']['tag']}"
+    return name + (f"_{summary['variant']['tag']}" if summary.get("variant") else "")
+
+
+def previous_main_job(summary: dict, fingerprint: str) -> float | None:
+    """The main job's seconds from this result file's last run, when that run measured the same design (a rerun
+    with --skip-main-job that adds seeds keeps the measurement; one of another design drops it)."""
+    path = RESULTS / f"{result_name(summary)}.json"
+    previous = json.loads(path.read_text()) if path.exists() else {}
+    return previous.get("main_job_seconds") if previous.get("main_job_design") == fingerprint else None
+
+
+def write(summary: dict, rows: list[dict], configs: list[str], seeds: list[int], steps: int) -> None:
+    name = result_name(summary)
     (RESULTS / f"{name}.json").write_text(json.dumps(summary, indent=2) + "\n")
     short = table(rows, configs, seeds, steps, "objective")
     e = summary["effects"]
@@ -322,10 +342,12 @@ def write(summary: dict, rows: list[dict], configs: list[str], seeds: list[int],
         f"| best mean vs untrained encoder, in seed sds | {summary['baseline_margin_sd']:.1f} | >= 10 |",
         f"| seed sd / untrained mean / chance | {summary['seed_sd']:.3f} / {summary['untrained_mean']:.3f} / {summary['chance']:.3f} | |",  # noqa: E501
         "",
-        "| effect | compared | diff | 95 % CI | pairs x seeds |",
-        "|---|---|---|---|---|",
-        *(f"| {f} | {v.get('compared', '')} | {v['diff']:+.3f} | [{v['ci_low']:+.3f}, {v['ci_high']:+.3f}] | "
-          f"{v['pairs']} x {v.get('seeds', '-')} |" for f, v in e.items()),  # fmt: skip
+        "| effect | compared | budget | diff | 95 % CI | pairs x seeds |",
+        "|---|---|---|---|---|---|",
+        *(f"| {f} | {v.get('compared', '')} | {n_steps} | {v['diff']:+.3f} | [{v['ci_low']:+.3f}, {v['ci_high']:+.3f}] "
+          f"| {v['pairs']} x {v.get('seeds', '-')} |"
+          for n_steps, effects in [(summary["steps"], e), (summary.get("long_steps"), summary.get("effects_long", {}))]
+          for f, v in effects.items()),  # fmt: skip
         "",
         f"Best: `{summary['best']['config']}` ({summary['best']['mean']:.3f}).",
         "",
