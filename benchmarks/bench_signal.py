@@ -72,12 +72,25 @@ def _spec(world_seed: int, overrides: dict | None = None):
 
 def design(spec) -> str:
     """A fingerprint of everything a run depends on but its configuration, seed and steps: recorded runs
-    of an older embedded default (other world, crops, optimiser, proxy) are never mixed with new ones."""
+    of an older embedded default (other world, crops, optimiser, proxy) are never mixed with new ones.
+    Not the objective: a run records every proxy metric, and the objective is computed from them
+    (`objective_value`), so a change of objective re-reads the runs instead of training them again."""
     from dataclasses import replace
 
     trial = spec.trial_spec(seed=0)
     trial = replace(trial, train=replace(trial.train, steps=0, eval_every=None))
-    return hashlib.sha1(f"{trial!r} {spec.clip_budget} {spec.objective!r}".encode()).hexdigest()[:12]
+    return hashlib.sha1(f"{trial!r} {spec.clip_budget}".encode()).hexdigest()[:12]
+
+
+def objective_value(run: dict, objective) -> float:
+    """The study objective (search.spec.ObjectiveSection) of a recorded run, from its metrics (runs recorded
+    before `scores` was kept hold R@1 and the linear probe only)."""
+    scores = run.get("scores") or {k: run[k] for k in ("r_at_1", "linear_top1")}
+    weights = objective.weights if objective.score == "weighted" else {objective.score: 1.0}
+    missing = sorted(set(weights) - set(scores))
+    if missing:
+        raise KeyError(f"run {_key(run)} did not record {missing}, which the objective {objective} needs")
+    return sum(w * scores[m] for m, w in weights.items()) / sum(weights.values())
 
 
 def _candidates(spec):
@@ -94,9 +107,9 @@ def _run_one(job: dict) -> dict:
     from dataclasses import replace
 
     from core.data.world import REVERSAL_PAIRS
+    from core.evaluation.metrics import METRICS
     from core.evaluation.proxy import evaluate
     from core.trial import build_model, open_data, run_trial
-    from search.objective import score
     from search.space import SearchSpace
 
     spec = _spec(job["world_seed"], job.get("overrides"))
@@ -121,7 +134,7 @@ def _run_one(job: dict) -> dict:
     scores = result.evaluation.scores
     return {
         **{k: job[k] for k in ("design", "world_seed", "config", "seed", "steps")},
-        "objective": score(scores, spec.objective),
+        "scores": {metric: getattr(scores, metric) for metric in METRICS},
         "r_at_1": scores.r_at_1,
         "linear_top1": scores.linear_top1,
         "reversal_pairs_linear": pairs.scores.linear_top1,
@@ -136,7 +149,8 @@ def _key(run: dict) -> tuple:
     return run.get("design"), run["world_seed"], run["config"], run["seed"], run["steps"]
 
 
-def run_jobs(jobs: list[dict], procs: int) -> list[dict]:
+def run_jobs(jobs: list[dict], procs: int, objective) -> list[dict]:
+    """Every job's run, training those not recorded yet; each with its `objective` from its metrics."""
     done = {}
     if RUNS.exists():
         for line in RUNS.read_text().splitlines():
@@ -151,8 +165,8 @@ def run_jobs(jobs: list[dict], procs: int) -> list[dict]:
             out.flush()
             done[_key(row)] = row
             print(f"[{i}/{len(todo)}] {row['config']} seed {row['seed']} steps {row['steps']}: "
-                  f"{row['objective']:.3f} ({row['seconds']:.0f} s)", flush=True)  # fmt: skip
-    return [done[_key(j)] for j in jobs]
+                  f"{objective_value(row, objective):.3f} ({row['seconds']:.0f} s)", flush=True)  # fmt: skip
+    return [{**done[_key(j)], "objective": objective_value(done[_key(j)], objective)} for j in jobs]
 
 
 # -- statistics ------------------------------------------------------------------------------------
@@ -252,7 +266,7 @@ def main() -> None:
     jobs += [job(c, s, steps) for s in seeds for c in candidates]
     jobs += [job(c, s, long_steps) for s in long_seeds for c in candidates]
     started = time.perf_counter()
-    rows = run_jobs(jobs, args.procs)
+    rows = run_jobs(jobs, args.procs, spec.objective)
     train_hours = (time.perf_counter() - started) / 3600
 
     short = table(rows, configs, seeds, steps, "objective")
