@@ -83,14 +83,17 @@ def design(spec) -> str:
 
 
 def objective_value(run: dict, objective) -> float:
-    """The study objective (search.spec.ObjectiveSection) of a recorded run, from its metrics (runs recorded
-    before `scores` was kept hold R@1 and the linear probe only)."""
+    """The study objective (search.spec.ObjectiveSection) of a recorded run, from its metrics by the search's own
+    `score` (runs recorded before `scores` was kept hold R@1 and the linear probe only)."""
+    from types import SimpleNamespace
+
+    from search.objective import score
+
     scores = run.get("scores") or {k: run[k] for k in ("r_at_1", "linear_top1")}
-    weights = objective.weights if objective.score == "weighted" else {objective.score: 1.0}
-    missing = sorted(set(weights) - set(scores))
-    if missing:
-        raise KeyError(f"run {_key(run)} did not record {missing}, which the objective {objective} needs")
-    return sum(w * scores[m] for m, w in weights.items()) / sum(weights.values())
+    try:
+        return score(SimpleNamespace(**scores), objective)
+    except AttributeError as missing:
+        raise KeyError(f"run {_key(run)} lacks a metric the objective {objective} needs: {missing}") from None
 
 
 def _candidates(spec):
@@ -295,15 +298,15 @@ def main() -> None:
         if len(long_seeds) > 1:
             summary["tau_long_seeds"] = kendall_tau(long[:, 0], long[:, 1])
             summary["icc_long"] = icc1(long)
-    summary["effects"] = {
-        factor: paired_effect(table(rows, configs, seeds, steps, key), configs, settings, factor, a, b)
-        for factor, (a, b, key) in EFFECTS.items()
-    }
-    if long_seeds:  # the same effects at 4x the budget: the ordering the default budget should agree with
-        summary["effects_long"] = {
-            factor: paired_effect(table(rows, configs, long_seeds, long_steps, key), configs, settings, factor, a, b)
+    def effects(run_seeds: list[int], n_steps: int) -> dict:
+        return {
+            factor: paired_effect(table(rows, configs, run_seeds, n_steps, key), configs, settings, factor, a, b)
             for factor, (a, b, key) in EFFECTS.items()
         }
+
+    summary["effects"] = effects(seeds, steps)
+    if long_seeds:  # the same effects at 4x the budget: the ordering the default budget should agree with
+        summary["effects_long"] = effects(long_seeds, long_steps)
     budgets = {"default": (seeds, steps), "long": (long_seeds, long_steps)}
     summary["by_choice"] = by_choice(rows, configs, settings, budgets)
     summary["seconds_per_trial"] = float(np.mean([r["seconds"] for r in rows if r["steps"] == steps]))
