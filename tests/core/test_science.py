@@ -1,18 +1,24 @@
-"""The science check: on the procedural world, being distinctive to time reversal pays where it should.
+"""The science check: on the procedural world, the planted truths show up in short trainings.
 
-The world's four reversal pairs (slide_right/slide_left, grow/shrink, rotate_cw/rotate_ccw, fall/rise)
-are told apart only by the direction of time. A representation trained to be *invariant* to time
-reversal (TR) must map a clip and its reversal together, so it cannot separate such a pair; one
-trained to be *distinctive* to it is pushed to encode the direction. Two short GDT pretrainings that
-differ only in that choice (both also invariant to modality, as in the papers' rows (h)/(k)), scored
-on the 8 reversal-pair classes by the HMDB-51 proxy, must show it: the distinctive model scores
-higher and its measured reversal invariance is lower. Three seeds; the trials run in two processes of
-one thread each (deterministic on CPU), about two and a half minutes in all on two cores. One more trial,
-a video-only model of seed 0, checks that the measured modality invariance follows MOD.
+Time reversal (TR). The world's four reversal pairs (slide_right/slide_left, grow/shrink,
+rotate_cw/rotate_ccw, fall/rise) are told apart only by the direction of time. A representation
+trained to be *invariant* to TR must map a clip and its reversal together, so it cannot separate such a
+pair; one trained to be *distinctive* to it is pushed to encode the direction. Two short GDT
+pretrainings that differ only in that choice (both also invariant to modality, as in the papers' rows
+(h)/(k)), scored on the 8 reversal-pair classes by the HMDB-51 proxy, must show it: the distinctive
+model scores higher and its measured reversal invariance is lower.
 
-The setup is the embedded default's world and encoders, with the world restricted to the
-reversal-pair classes (40 videos per class, so the proxy has 96 test videos), 300 AdamW steps of 32
-clips, and 16-pixel crops to keep a trial around half a minute.
+Modality (MOD). The sound is caused by the main object, not by the distractor or the background, so
+learning to predict it pulls the video features towards the motion; a video-only model may tell videos
+apart by anything. A cross-modal model and its video-only twin (both invariant to time shift and
+distinctive to TR, the `table1` grid's row where the planted gap is widest at the default budget:
++0.11 over three seeds at 600 steps in `benchmarks/results/signal.md`) must show it on the `table1` objective,
+the mean of R@1 and the linear probe, and in the measured modality invariance.
+
+Three seeds per model, twelve trials in two processes of one thread each (deterministic on CPU), about
+three minutes in all on two cores. The setup is the embedded default's world and encoders, with the
+world restricted to the reversal-pair classes (40 videos per class, so the proxy has 96 test videos),
+300 AdamW steps of 32 clips, and 16-pixel crops to keep a trial around half a minute.
 """
 
 from __future__ import annotations
@@ -46,20 +52,16 @@ def science_spec(seed: int, cache_root: str) -> TrialSpec:
     )
 
 
-def science_config(time_reversal: str, modality: str = "invariant") -> GDTConfig:
-    """TR's choice and MOD's; a video-only model (MOD off) is invariant to time shift, so that it has positives."""
-    factors = {"TR": time_reversal, "MOD": modality} if modality != "off" else {"TS": "invariant", "MOD": "off"}
-    return GDTConfig.build(factors, clip_budget=32, temperature=0.07)
-
-
-def _one_trial(time_reversal: str, modality: str, seed: int, cache_root: str) -> dict:
+def _one_trial(factors: tuple[tuple[str, str], ...], seed: int, cache_root: str) -> dict:
     """Runs in a worker process: one thread, so that two trials share the two cores without contention."""
     torch.set_num_threads(1)
-    result = run_trial(science_config(time_reversal, modality), science_spec(seed, cache_root))
+    config = GDTConfig.build(dict(factors), clip_budget=32, temperature=0.07)
+    result = run_trial(config, science_spec(seed, cache_root))
     scores = result.evaluation.scores
     return {
         "linear_top1": scores.linear_top1,
         "r_at_1": scores.r_at_1,
+        "table1_objective": (scores.r_at_1 + scores.linear_top1) / 2,
         "n_test": scores.n_test,
         "n_classes": scores.n_classes,
         "invariance_TR": result.evaluation.invariance["TR"].score,
@@ -67,20 +69,28 @@ def _one_trial(time_reversal: str, modality: str, seed: int, cache_root: str) ->
     }
 
 
-# (TR, MOD, seed): the TR pairs over three seeds, and a video-only model (TS invariant, MOD off) of seed 0.
-JOBS = [(tr, "invariant", seed) for seed in SEEDS for tr in ("distinctive", "invariant")]
-VIDEO_ONLY = ("off", "off", 0)
+# The models, by name: the TR pair (both cross-modal) and the MOD pair (both TS-invariant, TR-distinctive).
+MODELS = {
+    "TR distinctive": (("TR", "distinctive"), ("MOD", "invariant")),
+    "TR invariant": (("TR", "invariant"), ("MOD", "invariant")),
+    "cross-modal": (("TS", "invariant"), ("TR", "distinctive"), ("MOD", "invariant")),
+    "video-only": (("TS", "invariant"), ("TR", "distinctive"), ("MOD", "off")),
+}
 
 
 @pytest.fixture(scope="module")
 def science(tmp_path_factory) -> dict:
-    """Every trial of the two checks below, trained once (seven trials, two processes, ~2.5 min on two cores)."""
+    """Every trial of the checks below, trained once (twelve trials, two processes, ~3 min on two cores)."""
     cache_root = str(tmp_path_factory.mktemp("science-cache"))
     open_data(science_spec(0, cache_root).data)  # build both worlds' caches once, before the workers
     with ProcessPoolExecutor(max_workers=2, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = {job: pool.submit(_one_trial, *job, cache_root) for job in [*JOBS, VIDEO_ONLY]}
+        futures = {
+            (model, seed): pool.submit(_one_trial, factors, seed, cache_root)
+            for seed in SEEDS
+            for model, factors in MODELS.items()
+        }
         results = {job: future.result() for job, future in futures.items()}
-    table = "\n".join(f"  TR {tr:11s} MOD {mod:9s} seed {seed}: {results[tr, mod, seed]}" for tr, mod, seed in results)
+    table = "\n".join(f"  {model:14s} seed {seed}: {results[model, seed]}" for model, seed in results)
     print(f"science check, proxy on the reversal-pair classes:\n{table}")  # shown with pytest -s
     return {"results": results, "table": table}
 
@@ -92,7 +102,7 @@ def test_distinctive_to_time_reversal_beats_invariant_on_the_reversal_pairs(scie
         assert record["n_classes"] == len(REVERSAL_CLASSES) and record["n_test"] >= 90, table
     wins = 0
     for seed in SEEDS:
-        distinctive, invariant = results["distinctive", "invariant", seed], results["invariant", "invariant", seed]
+        distinctive, invariant = results["TR distinctive", seed], results["TR invariant", seed]
         # The choice took effect: the distinctive model keeps a clip and its reversal further apart ...
         assert distinctive["invariance_TR"] < invariant["invariance_TR"], f"seed {seed}\n{table}"
         wins += distinctive["linear_top1"] > invariant["linear_top1"]
@@ -101,12 +111,23 @@ def test_distinctive_to_time_reversal_beats_invariant_on_the_reversal_pairs(scie
     # on an AMD EPYC, same code and thread count), by about the seed-to-seed spread.
     assert wins >= 2, table
     mean = {
-        (tr, m): np.mean([results[tr, "invariant", s][m] for s in SEEDS])
-        for tr in ("distinctive", "invariant")
+        (model, m): np.mean([results[model, s][m] for s in SEEDS])
+        for model in ("TR distinctive", "TR invariant")
         for m in ("linear_top1", "invariance_TR")
     }
-    assert mean["invariant", "invariance_TR"] - mean["distinctive", "invariance_TR"] > 0.1, table
-    assert mean["distinctive", "linear_top1"] - mean["invariant", "linear_top1"] > 0.03, table
+    assert mean["TR invariant", "invariance_TR"] - mean["TR distinctive", "invariance_TR"] > 0.1, table
+    assert mean["TR distinctive", "linear_top1"] - mean["TR invariant", "linear_top1"] > 0.03, table
+
+
+@pytest.mark.slow
+def test_cross_modal_beats_video_only(science) -> None:
+    """The papers' largest effect, here on the `table1` objective: measured (this setup, one machine) the
+    cross-modal model leads by +0.14 / +0.08 / +0.21 in seeds 0 / 1 / 2. Asserted: it leads in most seeds
+    (a seed's score moves with the CPU's kernels, see above) and on average by more than 0.05."""
+    results, table = science["results"], science["table"]
+    gaps = [results["cross-modal", s]["table1_objective"] - results["video-only", s]["table1_objective"] for s in SEEDS]
+    assert sum(gap > 0 for gap in gaps) >= 2, table
+    assert np.mean(gaps) > 0.05, table
 
 
 @pytest.mark.slow
@@ -114,7 +135,7 @@ def test_measured_modality_invariance_shows_whether_mod_was_invariant_or_off(sci
     """The "did the choice take effect" view must confirm MOD: a cross-modally trained model's video and
     audio embeddings of one clip are closer than those of different clips; a video-only model's are not."""
     results, table = science["results"], science["table"]
-    off = results[VIDEO_ONLY]["invariance_MOD"]
-    invariant = [results[job]["invariance_MOD"] for job in JOBS]
+    off = [results[model, s]["invariance_MOD"] for model, s in results if model == "video-only"]
+    invariant = [results[model, s]["invariance_MOD"] for model, s in results if model != "video-only"]
     # Uncentred, as before this measure was fixed: ~0.05 vs 0.00 after 100 steps of 64 clips.
-    assert min(invariant) > 0.1 and abs(off) < 0.05 and min(invariant) > off + 0.1, table
+    assert min(invariant) > 0.1 and max(abs(x) for x in off) < 0.05 and min(invariant) > max(off) + 0.1, table
