@@ -108,13 +108,15 @@ def main() -> None:
     parser.add_argument("--steps", type=int, help="the recorded budget to search over (default: the preset's)")
     parser.add_argument("--search-seeds", type=int, default=10)
     parser.add_argument("--startup", type=int, default=3, help="n_startup_trials of TPE and GP")
-    parser.add_argument("--budget", type=int, default=12, help="trained configurations per search (table1: 12)")
+    parser.add_argument("--budget", type=int, help="trained configurations per search (default: the preset's n_trials)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.ERROR)
 
     if args.steps is None:
         args.steps = _spec(args.world_seed).trial.steps
+    if args.budget is None:
+        args.budget = _spec(args.world_seed).search.n_trials
     spec, table = recorded(args.world_seed, args.steps)
     space = SearchSpace(spec, data_limits(spec))
     feasible = {c.describe() for c in space.unique_feasible()}
