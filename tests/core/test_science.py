@@ -16,9 +16,10 @@ distinctive to TR, the `table1` grid's row where the planted gap is widest at th
 the mean of R@1 and the linear probe, and in the measured modality invariance.
 
 Three seeds per model, twelve trials in two processes of one thread each (deterministic on CPU), about
-three minutes in all on two cores. The setup is the embedded default's world and encoders, with the
-world restricted to the reversal-pair classes (40 videos per class, so the proxy has 96 test videos),
-300 AdamW steps of 32 clips, and 16-pixel crops to keep a trial around half a minute.
+three and a half minutes in all on two cores (measured 3.6-3.8). The setup is the embedded default's
+world and encoders, with the world restricted to the reversal-pair classes (40 videos per class, so the
+proxy has 96 test videos), 300 AdamW steps of 32 clips, and 16-pixel crops to keep a trial around half a
+minute.
 """
 
 from __future__ import annotations
@@ -80,7 +81,7 @@ MODELS = {
 
 @pytest.fixture(scope="module")
 def science(tmp_path_factory) -> dict:
-    """Every trial of the checks below, trained once (twelve trials, two processes, ~3 min on two cores)."""
+    """Every trial of the checks below, trained once (twelve trials, two processes, ~3.5 min on two cores)."""
     cache_root = str(tmp_path_factory.mktemp("science-cache"))
     open_data(science_spec(0, cache_root).data)  # build both worlds' caches once, before the workers
     with ProcessPoolExecutor(max_workers=2, mp_context=multiprocessing.get_context("spawn")) as pool:
