@@ -113,10 +113,9 @@ def main() -> None:
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.ERROR)
 
-    if args.steps is None:
-        args.steps = _spec(args.world_seed).trial.steps
-    if args.budget is None:
-        args.budget = _spec(args.world_seed).search.n_trials
+    preset = _spec(args.world_seed)
+    args.steps = args.steps or preset.trial.steps
+    args.budget = args.budget or preset.search.n_trials
     spec, table = recorded(args.world_seed, args.steps)
     space = SearchSpace(spec, data_limits(spec))
     feasible = {c.describe() for c in space.unique_feasible()}
