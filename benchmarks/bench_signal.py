@@ -118,11 +118,21 @@ def _run_one(job: dict) -> dict:
     spec = _spec(job["world_seed"], job.get("overrides"))
     candidate = SearchSpace(spec).from_params(job["params"])
     trial_spec = spec.trial_spec(candidate.train_hyper(), seed=job["seed"])
-    trial_spec = replace(trial_spec, train=replace(trial_spec.train, steps=job["steps"], eval_every=None))
+    eval_every = job.get("eval_every")
+    trial_spec = replace(trial_spec, train=replace(trial_spec.train, steps=job["steps"], eval_every=eval_every))
     started = time.perf_counter()
+    intermediate = []
+
+    def record(step, evaluation) -> bool:  # what a pruner would see; never stops the trial
+        scores = {m: getattr(evaluation.scores, m) for m in METRICS}
+        at = time.perf_counter() - started
+        intermediate.append({"step": step, "scores": scores, "at_seconds": at, "eval_seconds": evaluation.seconds})
+        return False
+
     with tempfile.TemporaryDirectory() as tmp:
         checkpoint = Path(tmp) / "model.pt"
-        result = run_trial(candidate.config, trial_spec, checkpoint=checkpoint)
+        result = run_trial(candidate.config, trial_spec, checkpoint=checkpoint, on_intermediate=record)
+        trained_seconds = time.perf_counter() - started  # data, pretraining, evaluations: what a study pays
         model = build_model(trial_spec, torch.device("cpu"))
         from core.train.pretrain import load_checkpoint
 
@@ -145,24 +155,26 @@ def _run_one(job: dict) -> dict:
         "n_test": scores.n_test,
         "seconds": time.perf_counter() - started,
         "threads": result.environment["torch_threads"],
+        **({"eval_every": eval_every, "intermediate": intermediate, "trained_seconds": trained_seconds}
+           if eval_every else {}),  # fmt: skip
     }
 
 
 def _key(run: dict) -> tuple:
-    return run.get("design"), run["world_seed"], run["config"], run["seed"], run["steps"]
+    return run.get("design"), run["world_seed"], run["config"], run["seed"], run["steps"], run.get("eval_every")
 
 
-def run_jobs(jobs: list[dict], procs: int, objective) -> list[dict]:
-    """Every job's run, training those not recorded yet; each with its `objective` from its metrics."""
+def run_jobs(jobs: list[dict], procs: int, objective, runs: Path = RUNS) -> list[dict]:
+    """Every job's run, training those not recorded yet (in `runs`); each with its `objective` from its metrics."""
     done = {}
-    if RUNS.exists():
-        for line in RUNS.read_text().splitlines():
+    if runs.exists():
+        for line in runs.read_text().splitlines():
             row = json.loads(line)
             done[_key(row)] = row
     todo = [j for j in jobs if _key(j) not in done]
     print(f"{len(jobs) - len(todo)} runs already recorded, {len(todo)} to train", flush=True)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    with ProcessPoolExecutor(procs, mp_context=mp.get_context("spawn")) as pool, RUNS.open("a") as out:
+    with ProcessPoolExecutor(procs, mp_context=mp.get_context("spawn")) as pool, runs.open("a") as out:
         for i, row in enumerate(pool.map(_run_one, todo), 1):
             out.write(json.dumps(row) + "\n")
             out.flush()

@@ -1,6 +1,6 @@
 """A whole trial on real video files: world exported as HMDB-51 + a Kinetics-style folder, decoded, trained, scored."""
 
-from dataclasses import replace
+from dataclasses import asdict, replace
 
 import numpy as np
 import pytest
@@ -87,3 +87,16 @@ def test_a_trial_stopped_at_an_intermediate_evaluation_reports_that_evaluation(e
     assert [step for step, _ in seen] == [2, 4]
     assert result.train.stopped_by == "callback" and result.train.steps == 4
     assert result.evaluation is seen[-1][1]
+
+
+def test_intermediate_evaluations_do_not_change_what_a_trial_learns(exported, tmp_path):
+    """A pruner's evaluations must not perturb training: otherwise a study with intermediate scores compares
+    other models than one without (and bench_pruning's runs would not be the default trial's)."""
+    spec = _spec(exported, tmp_path, steps=6)
+    plain = run_trial(preset("iccv-i", clip_budget=16), spec)
+    seen = []
+    watched = run_trial(preset("iccv-i", clip_budget=16), replace(spec, train=replace(spec.train, eval_every=2)),
+                        on_intermediate=lambda step, evaluation: seen.append(step) and False)  # fmt: skip
+    assert seen == [2, 4]
+    assert [r.loss for r in watched.train.history] == [r.loss for r in plain.train.history]
+    np.testing.assert_equal(asdict(watched.evaluation.scores), asdict(plain.evaluation.scores))  # NaN == NaN here
