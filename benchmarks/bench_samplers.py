@@ -14,11 +14,9 @@ seeds (one noisy measurement, as a study with search.seeds 1 sees it). Reported,
 - `wasted_proposal_share`: proposals that trained nothing (duplicates, infeasible) over all proposals
   after the sampler's start-up trials.
 
-Pruning is not replayed: the recorded default trials have no intermediate scores, and a pruner acts only at
-steps a calibration found to rank like the final scores (search.calibration), which no run has yet measured
-at the default's intermediate steps; the main job runs without one, so the saving is 1.0x.
+Pruning is `bench_pruning.py`'s (runs with intermediate scores; it writes `pruning_saving`).
 Results go to benchmarks/results/samplers.json and .md; the headline keys (trials_to_best, random_expected,
-wasted_proposal_share, pruning_saving) also into search.json.
+wasted_proposal_share) also into search.json.
 
     python benchmarks/bench_samplers.py [--search-seeds 10]
 """
@@ -40,7 +38,6 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from benchmarks.bench_signal import RUNS, _spec, design, objective_value  # noqa: E402
-from search.calibration import THRESHOLD  # noqa: E402
 from search.intervals import welch_p  # noqa: E402
 from search.optuna_backend import make_sampler, steer  # noqa: E402
 from search.space import SearchSpace, data_limits  # noqa: E402
@@ -147,9 +144,6 @@ def main() -> None:
         "random_expected": random_expected,
         "trials_to_best": {s: v["trials_to_best"] for s, v in samplers.items()},
         "wasted_proposal_share": {s: v["wasted_proposal_share"] for s, v in samplers.items()},
-        "pruning_saving": None,
-        "pruning_note": "1.0x, not replayed: the recorded default trials have no intermediate scores, and no"
-        " calibration has yet shown that an intermediate score ranks like the final one: the main job has no pruner",
         "samplers": samplers,
         "settings": {
             "world_seed": args.world_seed,
@@ -181,7 +175,7 @@ def main() -> None:
         lines.append(f"| {sampler} | {v['trials_to_best']:g} (of {n}) | {random_expected / v['trials_to_best']:.2f}x"
                      f" | {v['wasted_proposal_share']:.1%} of {v['proposals_after_startup']} |")  # fmt: skip
     lines += ["", f"Random search without replacement needs (N + 1) / (m + 1) = **{random_expected:.2f}** on average.",
-              "", f"Pruning: {result['pruning_note']}."]  # fmt: skip
+              "", "Pruning: `bench_pruning.py` -> `pruning.md`."]  # fmt: skip
     (args.out / "samplers.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     write_search_keys(args.out, result)
@@ -190,8 +184,6 @@ def main() -> None:
 def write_search_keys(out: Path, result: dict) -> None:
     """The search issue's headline keys in search.json, at the default trial: bench_search.py's own grid and
     live runs there predate the default (15 / 60-step trials), so these come from this replay."""
-    signal = json.loads((out / "signal.json").read_text()) if (out / "signal.json").exists() else {}
-    tau = signal.get("tau_budgets")
     path = out / "search.json"
     search = json.loads(path.read_text()) if path.exists() else {}
     search.update(
@@ -201,14 +193,6 @@ def write_search_keys(out: Path, result: dict) -> None:
             # the largest share over the samplers (the issue's bound holds for each), and each sampler's
             "wasted_proposal_share": max(result["wasted_proposal_share"].values()),
             "wasted_proposal_share_by_sampler": result["wasted_proposal_share"],
-            # No pruner acts at the default: the calibration gate (search.calibration) lets one act only at steps
-            # whose ranking a calibration found to agree with the final one, and none has been measured at the
-            # default's intermediate steps. Compute spent with a pruner configured = compute spent without one.
-            "pruning_saving": 1.0,
-            "pruning_basis": "no calibration of the default's intermediate steps yet, so no pruner acts (the default"
-            f" budget itself ranks like a 4x longer training at Kendall tau {tau:.2f}, threshold {THRESHOLD})"
-            if tau is not None
-            else "no calibration of the default's intermediate steps yet, so no pruner acts",
             "default_trial": {
                 "source": "benchmarks/bench_samplers.py (samplers.json)",
                 "best_set_size": len(result["best_set"]),

@@ -26,7 +26,8 @@ STUDY_PRESETS: dict[str, dict[str, Any]] = {
             "AUG": {"choices": ["invariant"]},
         },
         "clip_budget": 64,
-        # No pruner: nothing yet shows that a score at 200 steps ranks like the one at 600 (signal.md).
+        # No pruner: one acts only at steps the study's own calibration lets it (search.calibration), and the main
+        # job's 10 minutes leave no room for a calibration. pruning.md calibrated this world's trial: from step 200.
         "trial": {"steps": 600},
         # The mean of R@1 and the linear probe: over the 18 configurations (signal.md, signal_world1.md) it
         # ranks more stably than either alone (Kendall tau between seeds >= 0.63 on world 0 and 0.64 on

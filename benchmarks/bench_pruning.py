@@ -1,0 +1,319 @@
+"""Pruning on the embedded default: do intermediate scores rank like final ones, and what would a pruner save?
+
+Every configuration of the `table1` preset's space is trained at the default trial (3 training seeds, as in
+`bench_signal.py`) with a proxy evaluation every `--eval-every` steps: the scores a pruner would see. The
+runs go to `benchmarks/results/pruning_runs.jsonl` (resumable). Then:
+
+- **calibration of the intermediate steps**: the study's own `search.calibration.Calibration` built from
+  these runs (study budget and its intermediate scores) and the 4x-budget runs `bench_signal.py` recorded
+  (the reference): at which steps `search.calibration.pruning_gate` lets a pruner act. Per step, Kendall
+  tau between the mean intermediate score and the mean final score, with its bootstrap interval;
+- **a replay**: over `--orders` random orders of the grid (each configuration measured by one seed, as a
+  study with search.seeds 1 sees it), the real Optuna pruners wrapped in the real gate
+  (`CalibratedPruner`), each order replayed with and without the pruner. Compute is measured seconds: a
+  pruned trial costs its seconds up to the evaluation that stopped it; a completed one its whole trial;
+  without a pruner a trial pays no intermediate evaluations. Reported: the saving (seconds without /
+  with) and how often the search's answer (the best completed configuration) is in the grid's best set
+  (best by mean over seeds + every configuration Welch's test cannot tell apart from it), with and
+  without the pruner.
+
+Results: `benchmarks/results/pruning.md` / `pruning.json`, and `pruning_saving` in `search.json`.
+
+    python benchmarks/bench_pruning.py [--eval-every 100] [--orders 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import optuna
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from benchmarks.bench_samplers import best_set  # noqa: E402
+from benchmarks.bench_signal import RUNS as SIGNAL_RUNS  # noqa: E402
+from benchmarks.bench_signal import _candidates, _spec, design, objective_value, run_jobs  # noqa: E402
+from search.calibration import THRESHOLD, CalibratedPruner, Calibration, agreement, pruning_gate  # noqa: E402
+from search.samplers import PRUNERS  # noqa: E402
+
+RESULTS = REPO / "benchmarks" / "results"
+PRUNING_RUNS = RESULTS / "pruning_runs.jsonl"
+REPLAYED = ("median", "successive_halving", "hyperband")
+
+
+def reference_runs(world_seed: int, fingerprint: str, steps: int) -> dict[str, dict[int, float]]:
+    """The 4x-budget runs bench_signal.py recorded for this design: configuration -> seed -> objective."""
+    spec = _spec(world_seed)
+    out: dict[str, dict[int, float]] = {}
+    for line in SIGNAL_RUNS.read_text().splitlines():
+        run = json.loads(line)
+        if (run.get("design"), run["world_seed"], run["steps"], run.get("eval_every")) == (
+            fingerprint, world_seed, steps, None):  # fmt: skip
+            out.setdefault(run["config"], {})[run["seed"]] = objective_value(run, spec.objective)
+    return out
+
+
+def intermediate_objective(run: dict, objective) -> dict[int, float]:
+    """step -> the objective a pruner saw there."""
+    return {point["step"]: objective_value({"scores": point["scores"]}, objective) for point in run["intermediate"]}
+
+
+def with_pruner_spec(spec, kind: str, eval_every: int):
+    """The preset's spec with pruner `kind` and intermediate evaluations every `eval_every` steps."""
+    search = spec.search.model_copy(update={"pruner": spec.search.pruner.model_copy(update={"kind": kind})})
+    return spec.model_copy(update={"search": search, "trial": spec.trial.model_copy(update={"eval_every": eval_every})})
+
+
+def evaluated_every(run: dict, every: int) -> tuple[list[dict], float]:
+    """The run as a study evaluating every `every` steps would have seen it (a multiple of the recorded interval):
+    its intermediate points, each at the seconds it would have been reached without the skipped evaluations,
+    and its whole trial's seconds."""
+    points, skipped = [], 0.0
+    for point in run["intermediate"]:
+        if point["step"] % every:
+            skipped += point["eval_seconds"]
+        else:
+            points.append({**point, "at_seconds": point["at_seconds"] - skipped})
+    return points, run["trained_seconds"] - skipped
+
+
+def replay(spec, kind: str, gate: set[int] | None, every: int, order: list[str], runs: dict[str, dict]) -> dict:
+    """One pass over the grid in `order` with the pruner `kind` behind the calibration gate, evaluating every
+    `every` steps, and the same pass without a pruner (and without intermediate evaluations): measured seconds
+    of each, and each one's answer (the best completed configuration)."""
+    pruner = PRUNERS[kind](with_pruner_spec(spec, kind, every))
+    if gate is not None:
+        pruner = CalibratedPruner(pruner, gate)
+    study = optuna.create_study(direction="maximize", pruner=pruner)
+    with_pruner, without, completed, pruned = 0.0, 0.0, {}, 0
+    for config in order:
+        run = runs[config]
+        without += run["trained_seconds"] - sum(p["eval_seconds"] for p in run["intermediate"])
+        points, seconds = evaluated_every(run, every)
+        trial = study.ask()
+        stopped_at = None
+        for point in points:
+            trial.report(point["objective"], point["step"])
+            if trial.should_prune():
+                stopped_at = point
+                break
+        if stopped_at is None:
+            with_pruner += seconds
+            completed[config] = run["objective"]
+            study.tell(trial, run["objective"])
+        else:
+            with_pruner += stopped_at["at_seconds"]
+            pruned += 1
+            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+    answer = max(completed, key=completed.get)
+    unpruned_answer = max(order, key=lambda c: runs[c]["objective"])
+    return {"seconds_with": with_pruner, "seconds_without": without, "pruned": pruned,
+            "answer": answer, "answer_without": unpruned_answer}  # fmt: skip
+
+
+def analyse(args, spec, rows: list[dict], configs: list[str]) -> dict:
+    """The calibration of the intermediate steps, and the replay of each pruner behind its gate."""
+    seeds = list(range(args.seeds))
+    objective = spec.objective
+    by = {(r["config"], r["seed"]): r for r in rows}
+    for r in rows:
+        for point, value in zip(r["intermediate"], intermediate_objective(r, objective).values(), strict=True):
+            point["objective"] = value
+    final = {c: [by[c, s]["objective"] for s in seeds] for c in configs}
+    steps = sorted(p["step"] for p in rows[0]["intermediate"])
+    reference_steps = spec.trial.steps * 4
+    reference = reference_runs(args.world_seed, design(spec), reference_steps)
+    ref_seeds = sorted({s for seeds_of in reference.values() for s in seeds_of})
+    if set(reference) != set(configs):
+        raise SystemExit(f"bench_pruning: the {reference_steps}-step reference runs are missing; run bench_signal.py")
+    # The study's own calibration object, as `gdt-search calibrate` would fill it (its intermediate scores are
+    # the first seed's), and the gate the study's pruner would get from it.
+    calibration = Calibration(
+        configurations=configs, seeds=seeds, reference_steps=reference_steps, study_steps=spec.trial.steps,
+        threshold=THRESHOLD,
+        scores={spec.trial.steps: [final[c] for c in configs],
+                reference_steps: [[reference[c][s] for s in ref_seeds] for c in configs]},
+        intermediate={step: [next(p["objective"] for p in by[c, seeds[0]]["intermediate"] if p["step"] == step)
+                             for c in configs] for step in steps},
+    )  # fmt: skip
+    gate, gate_line = pruning_gate(with_pruner_spec(spec, "median", args.eval_every), calibration)
+    # Per step, over all seeds: tau between mean intermediate and mean final scores (more precise than one seed).
+    mean_final = [float(np.mean(final[c])) for c in configs]
+    per_step = {}
+    for step in steps:
+        at = [float(np.mean([next(p["objective"] for p in by[c, s]["intermediate"] if p["step"] == step)
+                             for s in seeds])) for c in configs]  # fmt: skip
+        per_step[step] = {"all_seeds": agreement(at, mean_final).__dict__,
+                          "first_seed": calibration.step_agreement(step).__dict__}  # fmt: skip
+    best, targets = best_set(final)
+    replays = {}
+    rng = np.random.default_rng(0)
+    orders = []
+    for _ in range(args.orders):
+        order = list(rng.permutation(configs))
+        measured_by = {c: by[c, int(rng.choice(seeds))] for c in configs}  # one seed's measurement each
+        orders.append((order, measured_by))
+    means = {c: float(np.mean(v)) for c, v in final.items()}
+    for kind in REPLAYED:
+        for every in (args.eval_every, 2 * args.eval_every):
+            for label, kind_gate in (("calibrated", gate), ("ungated", None)):
+                results = [replay(spec, kind, kind_gate, every, order, measured) for order, measured in orders]
+                name = f"{kind}, every {every} ({label})"
+                replays[name] = {
+                    "kind": kind, "every": every, "gated": kind_gate is not None,
+                    "saving": sum(r["seconds_without"] for r in results) / sum(r["seconds_with"] for r in results),
+                    "pruned_mean": statistics.mean(r["pruned"] for r in results),
+                    "answer_in_best_set": sum(r["answer"] in targets for r in results) / len(results),
+                    "answer_in_best_set_without": sum(r["answer_without"] in targets for r in results) / len(results),
+                    # how far the answer's mean over seeds is below the best configuration's
+                    "regret": statistics.mean(means[best] - means[r["answer"]] for r in results),
+                    "regret_without": statistics.mean(means[best] - means[r["answer_without"]] for r in results),
+                }  # fmt: skip
+                print(name, replays[name], flush=True)
+    return {
+        "world_seed": args.world_seed,
+        "configurations": len(configs),
+        "seeds": len(seeds),
+        "steps": spec.trial.steps,
+        "eval_every": args.eval_every,
+        "intermediate_steps": steps,
+        "calibration": calibration.as_dict(),
+        "gate": sorted(gate) if gate is not None else None,
+        "gate_line": gate_line,
+        "per_step": {str(s): v for s, v in per_step.items()},
+        "best": best,
+        "best_set": sorted(targets),
+        "orders": args.orders,
+        "replays": replays,
+        "eval_seconds_mean": float(np.mean([p["eval_seconds"] for r in rows for p in r["intermediate"]])),
+        "trial_seconds_mean": float(np.mean([r["trained_seconds"] for r in rows])),
+        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "optuna": optuna.__version__},
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--world-seed", type=int, default=0)
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--eval-every", type=int, default=100)
+    parser.add_argument("--orders", type=int, default=20, help="random orders of the grid replayed per pruner")
+    parser.add_argument("--procs", type=int, default=2)
+    args = parser.parse_args()
+
+    spec = _spec(args.world_seed)
+    fingerprint = design(spec)
+    candidates = _candidates(spec)
+    steps = spec.trial.steps
+    jobs = [{"design": fingerprint, "world_seed": args.world_seed, "config": c.describe(), "params": c.params,
+             "seed": s, "steps": steps, "overrides": {}, "eval_every": args.eval_every}
+            for s in range(args.seeds) for c in candidates]  # fmt: skip
+    started = time.perf_counter()
+    rows = run_jobs(jobs, args.procs, spec.objective, PRUNING_RUNS)
+    print(f"trained in {(time.perf_counter() - started) / 3600:.2f} h", flush=True)
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    summary = analyse(args, spec, rows, [c.describe() for c in candidates])
+    (RESULTS / "pruning.json").write_text(json.dumps(summary, indent=2) + "\n")
+    write_markdown(summary)
+    write_search_key(summary)
+
+
+def headline(summary: dict) -> tuple[float, str]:
+    """The saving a study gets at the default: the best calibrated pruner that loses no answers (its answer is in
+    the grid's best set as often as without a pruner), and why."""
+    keeping = {
+        name: r
+        for name, r in summary["replays"].items()
+        if r["gated"] and r["answer_in_best_set"] >= r["answer_in_best_set_without"]
+    }
+    if not summary["gate"]:
+        return 1.0, f"no pruner acts: {summary['gate_line']}"
+    if not keeping:
+        return 1.0, "every calibrated pruner lost answers (its best outside the grid's best set more often)"
+    name, r = max(keeping.items(), key=lambda item: item[1]["saving"])
+    return r["saving"], f"{name}, acting at steps {', '.join(map(str, summary['gate']))}"
+
+
+def write_markdown(summary: dict) -> None:
+    cal = summary["calibration"]
+    saving, basis = headline(summary)
+    lines = [
+        "# Pruning on the embedded default (`benchmarks/bench_pruning.py`)",
+        "",
+        f"The `table1` space ({summary['configurations']} configurations) at the default trial ({summary['steps']}"
+        f" steps) x {summary['seeds']} seeds, world seed {summary['world_seed']}, with a proxy evaluation every"
+        f" {summary['eval_every']} steps ({summary['eval_seconds_mean']:.1f} s each on one thread; a whole trial with"
+        f" them {summary['trial_seconds_mean']:.0f} s). Machine: {summary['machine']}.",
+        "",
+        "## Do intermediate scores rank like final ones?",
+        "",
+        f"Kendall tau between the objective at an intermediate step and at step {summary['steps']} over the"
+        " configurations, with a bootstrap 95 % interval; a pruner may act where tau >= "
+        f"{cal['threshold']} (`search.calibration`, which reads one seed as a study's calibration does).",
+        "",
+        "| step | tau, one seed (the study's calibration) | tau, mean of the seeds |",
+        "|---:|---|---|",
+    ]
+    for step, v in summary["per_step"].items():
+        one, mean = v["first_seed"], v["all_seeds"]
+        lines.append(f"| {step} | {one['tau']:+.2f} [{one['low']:+.2f}, {one['high']:+.2f}] |"
+                     f" {mean['tau']:+.2f} [{mean['low']:+.2f}, {mean['high']:+.2f}] |")  # fmt: skip
+    budget = cal["budgets"][str(summary["steps"])]
+    lines += [
+        "",
+        f"The default budget itself against the {cal['reference_steps']}-step reference: tau {budget['tau']:+.2f}"
+        f" [{budget['low']:+.2f}, {budget['high']:+.2f}].",
+        f"The study's gate: {summary['gate_line']}.",
+        "",
+        "## What a pruner saves",
+        "",
+        f"{summary['orders']} random orders of the grid, each configuration measured by one seed; real Optuna"
+        " pruners, behind the calibration gate and without it. Saving = measured seconds without a pruner (no"
+        " intermediate evaluations) / with it. Answer = the best completed configuration; best set"
+        f" ({len(summary['best_set'])} of {summary['configurations']}): the best by mean over seeds"
+        " (`" + summary["best"] + "`) and those Welch's test cannot tell apart from it.",
+        "",
+        "| pruner, evaluations | saving | trials pruned (of the grid, mean) | answer in the best set (without a"
+        " pruner) | regret (without) |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for name, r in summary["replays"].items():
+        kept = f"{r['answer_in_best_set']:.0%} ({r['answer_in_best_set_without']:.0%})"
+        regret = f"{r['regret']:.3f} ({r['regret_without']:.3f})"
+        lines.append(f"| {name} | {r['saving']:.2f}x | {r['pruned_mean']:.1f} | {kept} | {regret} |")
+    lines += ["", f"Headline (`pruning_saving` in search.json): **{saving:.2f}x**: {basis}."]
+    ungated = {n: r for n, r in summary["replays"].items() if not r["gated"]}
+    name, r = max(ungated.items(), key=lambda item: item[1]["saving"])
+    refused = sorted(set(summary["intermediate_steps"]) - set(summary["gate"] or []))
+    lines += [
+        "",
+        f"Without the gate the most is {name}: {r['saving']:.2f}x, its answer in the best set"
+        f" {r['answer_in_best_set']:.0%} of the time, regret {r['regret']:.3f}; it prunes at steps the calibration"
+        f" refuses ({', '.join(map(str, refused)) or 'none'}: tau below {cal['threshold']}). A study gets that only"
+        " with `search.pruner.require_calibration: false`. Regret: the best configuration's mean over seeds minus"
+        f" the answer's, averaged over the orders; with {len(summary['best_set'])} of {summary['configurations']}"
+        " configurations in the best set, regret is the finer test.",
+    ]
+    (RESULTS / "pruning.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+def write_search_key(summary: dict) -> None:
+    """`pruning_saving` in search.json (the search issue's key), measured here at the default trial."""
+    path = RESULTS / "search.json"
+    search = json.loads(path.read_text()) if path.exists() else {}
+    saving, basis = headline(summary)
+    search.update({"pruning_saving": saving, "pruning_basis": f"benchmarks/bench_pruning.py (pruning.md): {basis}"})
+    path.write_text(json.dumps(search, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
