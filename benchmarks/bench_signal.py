@@ -79,7 +79,10 @@ def design(spec) -> str:
 
     trial = spec.trial_spec(seed=0)
     trial = replace(trial, train=replace(trial.train, steps=0, eval_every=None))
-    return hashlib.sha1(f"{trial!r} {spec.clip_budget}".encode()).hexdigest()[:12]
+    # The loss's hyper-parameters (temperature) live outside the TrialSpec; named only when set, so that the
+    # fingerprints of runs recorded before they counted stay the same.
+    hyper = f" {sorted(spec.hyperparameters.items())}" if spec.hyperparameters else ""
+    return hashlib.sha1(f"{trial!r} {spec.clip_budget}{hyper}".encode()).hexdigest()[:12]
 
 
 def objective_value(run: dict, objective) -> float:
