@@ -39,7 +39,7 @@ import optuna
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from benchmarks.bench_samplers import best_set  # noqa: E402
+from benchmarks.bench_samplers import best_set, recorded  # noqa: E402
 from benchmarks.bench_signal import (  # noqa: E402
     EFFECTS,
     _candidates,
@@ -49,7 +49,6 @@ from benchmarks.bench_signal import (  # noqa: E402
     paired_effect,
     run_jobs,
 )
-from benchmarks.bench_signal import RUNS as SIGNAL_RUNS  # noqa: E402
 from benchmarks.bench_signal import table as score_table  # noqa: E402
 from search.calibration import (  # noqa: E402
     THRESHOLD,
@@ -65,23 +64,6 @@ from search.samplers import PRUNERS  # noqa: E402
 RESULTS = REPO / "benchmarks" / "results"
 PRUNING_RUNS = RESULTS / "pruning_runs.jsonl"
 REPLAYED = ("median", "successive_halving", "hyperband")
-
-
-def reference_runs(world_seed: int, fingerprint: str, steps: int) -> dict[str, dict[int, float]]:
-    """The 4x-budget runs bench_signal.py recorded for this design: configuration -> seed -> objective."""
-    spec = _spec(world_seed)
-    out: dict[str, dict[int, float]] = {}
-    for line in SIGNAL_RUNS.read_text().splitlines():
-        run = json.loads(line)
-        if (run.get("design"), run["world_seed"], run["steps"], run.get("eval_every")) == (
-            fingerprint, world_seed, steps, None):  # fmt: skip
-            out.setdefault(run["config"], {})[run["seed"]] = objective_value(run, spec.objective)
-    return out
-
-
-def intermediate_objective(run: dict, objective) -> dict[int, float]:
-    """step -> the objective a pruner saw there."""
-    return {point["step"]: objective_value({"scores": point["scores"]}, objective) for point in run["intermediate"]}
 
 
 def with_pruner_spec(spec, kind: str, eval_every: int):
@@ -110,7 +92,8 @@ def replay(spec, kind: str, gate: set[int] | None, every: int, order: list[str],
     pruner = PRUNERS[kind](with_pruner_spec(spec, kind, every))
     if gate is not None:
         pruner = CalibratedPruner(pruner, gate)
-    study = optuna.create_study(direction="maximize", pruner=pruner)
+    # A fixed name: Hyperband assigns trials to brackets by a hash of the study's name (random by default).
+    study = optuna.create_study(study_name="replay", direction="maximize", pruner=pruner)
     with_pruner, without, completed, pruned = 0.0, 0.0, {}, 0
     for config in order:
         run = runs[config]
@@ -142,33 +125,31 @@ def analyse(args, spec, rows: list[dict], configs: list[str]) -> dict:
     seeds = list(range(args.seeds))
     objective = spec.objective
     by = {(r["config"], r["seed"]): r for r in rows}
+    at_step: dict[tuple[str, int, int], float] = {}  # (configuration, seed, step) -> the objective a pruner saw
     for r in rows:
-        for point, value in zip(r["intermediate"], intermediate_objective(r, objective).values(), strict=True):
-            point["objective"] = value
+        for point in r["intermediate"]:
+            point["objective"] = objective_value({"scores": point["scores"]}, objective)
+            at_step[r["config"], r["seed"], point["step"]] = point["objective"]
     final = {c: [by[c, s]["objective"] for s in seeds] for c in configs}
     steps = sorted(p["step"] for p in rows[0]["intermediate"])
     reference_steps = spec.trial.steps * 4
-    reference = reference_runs(args.world_seed, design(spec), reference_steps)
-    ref_seeds = sorted({s for seeds_of in reference.values() for s in seeds_of})
-    if set(reference) != set(configs):
+    _, reference = recorded(args.world_seed, reference_steps)  # bench_signal.py's 4x runs, one list of seeds each
+    if not set(configs) <= set(reference):
         raise SystemExit(f"bench_pruning: the {reference_steps}-step reference runs are missing; run bench_signal.py")
     # The study's own calibration object, as `gdt-search calibrate` would fill it (its intermediate scores are
     # the first seed's), and the gate the study's pruner would get from it.
     calibration = Calibration(
         configurations=configs, seeds=seeds, reference_steps=reference_steps, study_steps=spec.trial.steps,
         threshold=THRESHOLD,
-        scores={spec.trial.steps: [final[c] for c in configs],
-                reference_steps: [[reference[c][s] for s in ref_seeds] for c in configs]},
-        intermediate={step: [next(p["objective"] for p in by[c, seeds[0]]["intermediate"] if p["step"] == step)
-                             for c in configs] for step in steps},
+        scores={spec.trial.steps: [final[c] for c in configs], reference_steps: [reference[c] for c in configs]},
+        intermediate={step: [at_step[c, seeds[0], step] for c in configs] for step in steps},
     )  # fmt: skip
     gate, gate_line = pruning_gate(with_pruner_spec(spec, "median", args.eval_every), calibration)
     # Per step, over all seeds: tau between mean intermediate and mean final scores (more precise than one seed).
     mean_final = [float(np.mean(final[c])) for c in configs]
     per_step = {}
     for step in steps:
-        at = [float(np.mean([next(p["objective"] for p in by[c, s]["intermediate"] if p["step"] == step)
-                             for s in seeds])) for c in configs]  # fmt: skip
+        at = [float(np.mean([at_step[c, s, step] for s in seeds])) for c in configs]
         per_step[step] = {"all_seeds": agreement(at, mean_final).__dict__,
                           "first_seed": calibration.step_agreement(step).__dict__}  # fmt: skip
     best, targets = best_set(final)

@@ -53,7 +53,8 @@ def recorded(world_seed: int, steps: int) -> tuple[object, dict[str, list[float]
     table: dict[str, dict[int, float]] = {}
     for line in RUNS.read_text().splitlines():
         run = json.loads(line)
-        if (run.get("design"), run["world_seed"], run["steps"]) == (fingerprint, world_seed, steps):
+        wanted = (fingerprint, world_seed, steps, None)  # runs with intermediate evaluations are bench_pruning's
+        if (run.get("design"), run["world_seed"], run["steps"], run.get("eval_every")) == wanted:
             table.setdefault(run["config"], {})[run["seed"]] = objective_value(run, spec.objective)
     return spec, {config: [seeds[s] for s in sorted(seeds)] for config, seeds in table.items()}
 
