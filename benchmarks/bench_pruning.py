@@ -72,13 +72,14 @@ def with_pruner_spec(spec, kind: str, eval_every: int):
     return spec.model_copy(update={"search": search, "trial": spec.trial.model_copy(update={"eval_every": eval_every})})
 
 
-def evaluated_every(run: dict, every: int) -> tuple[list[dict], float]:
-    """The run as a study evaluating every `every` steps would have seen it (a multiple of the recorded interval):
-    its intermediate points, each at the seconds it would have been reached without the skipped evaluations,
-    and its whole trial's seconds."""
+def evaluated_at(run: dict, every: int, gate: set[int] | None) -> tuple[list[dict], float]:
+    """The run as a study evaluating every `every` steps (a multiple of the recorded interval) would have seen it:
+    only where the gate lets its pruner act, as the study's trials do (`search.objective.train_candidate`). Its
+    intermediate points, each at the seconds it would have been reached without the skipped evaluations, and its
+    whole trial's seconds."""
     points, skipped = [], 0.0
     for point in run["intermediate"]:
-        if point["step"] % every:
+        if point["step"] % every or (gate is not None and point["step"] not in gate):
             skipped += point["eval_seconds"]
         else:
             points.append({**point, "at_seconds": point["at_seconds"] - skipped})
@@ -87,8 +88,8 @@ def evaluated_every(run: dict, every: int) -> tuple[list[dict], float]:
 
 def replay(spec, kind: str, gate: set[int] | None, every: int, order: list[str], runs: dict[str, dict]) -> dict:
     """One pass over the grid in `order` with the pruner `kind` behind the calibration gate, evaluating every
-    `every` steps, and the same pass without a pruner (and without intermediate evaluations): measured seconds
-    of each, and each one's answer (the best completed configuration)."""
+    `every` steps where the gate lets it act, and the same pass without a pruner (and without intermediate
+    evaluations): measured seconds of each, and each one's answer (the best completed configuration)."""
     pruner = PRUNERS[kind](with_pruner_spec(spec, kind, every))
     if gate is not None:
         pruner = CalibratedPruner(pruner, gate)
@@ -98,7 +99,7 @@ def replay(spec, kind: str, gate: set[int] | None, every: int, order: list[str],
     for config in order:
         run = runs[config]
         without += run["trained_seconds"] - sum(p["eval_seconds"] for p in run["intermediate"])
-        points, seconds = evaluated_every(run, every)
+        points, seconds = evaluated_at(run, every, gate)
         trial = study.ask()
         stopped_at = None
         for point in points:
@@ -118,6 +119,18 @@ def replay(spec, kind: str, gate: set[int] | None, every: int, order: list[str],
     unpruned_answer = max(order, key=lambda c: runs[c]["objective"])
     return {"seconds_with": with_pruner, "seconds_without": without, "pruned": pruned,
             "answer": answer, "answer_without": unpruned_answer}  # fmt: skip
+
+
+def ceiling(runs: dict[str, dict], every: int, gate: set[int]) -> float:
+    """The most any pruner behind `gate` could save on these runs: every configuration but the best stopped at
+    its first evaluation the gate allows (a pruner that knew the answer), the best trained to the end."""
+    best = max(runs, key=lambda c: runs[c]["objective"])
+    without = sum(r["trained_seconds"] - sum(p["eval_seconds"] for p in r["intermediate"]) for r in runs.values())
+    with_oracle = evaluated_at(runs[best], every, gate)[1]
+    for config, run in runs.items():
+        if config != best:
+            with_oracle += evaluated_at(run, every, gate)[0][0]["at_seconds"]
+    return without / with_oracle
 
 
 def analyse(args, spec, rows: list[dict], configs: list[str]) -> dict:
@@ -161,6 +174,7 @@ def analyse(args, spec, rows: list[dict], configs: list[str]) -> dict:
         measured_by = {c: by[c, int(rng.choice(seeds))] for c in configs}  # one seed's measurement each
         orders.append((order, measured_by))
     means = {c: float(np.mean(v)) for c, v in final.items()}
+    ceilings = [ceiling(measured, args.eval_every, gate) for _, measured in orders] if gate else []
     for kind in REPLAYED:
         for every in (args.eval_every, 2 * args.eval_every):
             for label, kind_gate in (("calibrated", gate), ("ungated", None)):
@@ -192,6 +206,7 @@ def analyse(args, spec, rows: list[dict], configs: list[str]) -> dict:
         "best_set": sorted(targets),
         "orders": args.orders,
         "replays": replays,
+        "ceiling": float(np.mean(ceilings)) if ceilings else None,
         "eval_seconds_mean": float(np.mean([p["eval_seconds"] for r in rows for p in r["intermediate"]])),
         "trial_seconds_mean": float(np.mean([r["trained_seconds"] for r in rows])),
         "signal": signal_of(rows, configs, seeds, spec, calibration),
@@ -294,7 +309,8 @@ def write_markdown(summary: dict) -> None:
         "## What a pruner saves",
         "",
         f"{summary['orders']} random orders of the grid, each configuration measured by one seed; real Optuna"
-        " pruners, behind the calibration gate and without it. Saving = measured seconds without a pruner (no"
+        " pruners, behind the calibration gate and without it; behind the gate a trial evaluates only at the steps"
+        " where the pruner may act, as a study's trials do. Saving = measured seconds without a pruner (no"
         " intermediate evaluations) / with it. Answer = the best completed configuration; best set"
         f" ({len(summary['best_set'])} of {summary['configurations']}): the best by mean over seeds"
         " (`" + summary["best"] + "`) and those Welch's test cannot tell apart from it.",
@@ -308,6 +324,14 @@ def write_markdown(summary: dict) -> None:
         regret = f"{r['regret']:.3f} ({r['regret_without']:.3f})"
         lines.append(f"| {name} | {r['saving']:.2f}x | {r['pruned_mean']:.1f} | {kept} | {regret} |")
     lines += ["", f"Headline (`pruning_saving` in search.json): **{saving:.2f}x**: {basis}."]
+    if summary["ceiling"]:
+        first = min(summary["gate"])
+        lines += [
+            "",
+            f"The ceiling behind this gate: **{summary['ceiling']:.2f}x**, if every configuration but the best"
+            f" stopped at step {first} (a pruner that knew the answer; mean over the orders' measurements). A trial"
+            f" stopped there has still paid {first / summary['steps']:.0%} of its training and one proxy evaluation.",
+        ]
     sig = summary["signal"]
     effects = "; ".join(
         f"{f} {v['diff']:+.3f} [{v['ci_low']:+.3f}, {v['ci_high']:+.3f}]" for f, v in sig["effects"].items()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import platform
 import time
+from collections.abc import Collection
 from dataclasses import asdict, dataclass, field, replace
 from functools import cache
 from pathlib import Path
@@ -177,11 +178,12 @@ def environment(loader_workers: int = 0) -> dict:
 
 
 class _Intermediate(TrainCallback):
-    """Evaluates at the trainer's eval steps and asks `report(step, evaluation)` whether to stop."""
+    """Evaluates at the trainer's eval steps (only those in `steps`, when given) and asks
+    `report(step, evaluation)` whether to stop. No `report`: nothing reads an evaluation, none is made."""
 
-    def __init__(self, report, data: ProxyData, spec: TrialSpec, clip_spec: ClipSpec, device, on_step):
+    def __init__(self, report, data: ProxyData, spec: TrialSpec, clip_spec: ClipSpec, device, on_step, steps=None):
         self.report, self.data, self.spec, self.clip_spec, self.device = report, data, spec, clip_spec, device
-        self._on_step = on_step
+        self._on_step, self.steps = on_step, steps
         self.last: Evaluation | None = None  # the latest intermediate evaluation
 
     def on_step(self, report) -> None:
@@ -189,7 +191,7 @@ class _Intermediate(TrainCallback):
             self._on_step(report)
 
     def on_evaluation(self, step, model) -> bool:
-        if self.report is None:
+        if self.report is None or (self.steps is not None and step not in self.steps):
             return False
         self.last = evaluate(model, self.data, self.spec.eval, self.clip_spec, self.spec.augment, self.device)
         return bool(self.report(step, self.last))
@@ -224,13 +226,15 @@ def run_trial(
     *,
     on_intermediate=None,
     on_step=None,
+    intermediate_steps: Collection[int] | None = None,
     checkpoint: Path | None = None,
 ) -> TrialResult:
     """Pretrain a fresh model under `config`, then evaluate it on the proxy.
 
     `on_intermediate(step, Evaluation) -> bool` is called every `spec.train.eval_every` steps; True
-    stops the trial there (pruning). Raises `core.train.pretrain.TrainingFailed` with the reason when
-    training cannot produce a model.
+    stops the trial there (pruning). `intermediate_steps`: evaluate at these of those steps only (None: at
+    all of them); each evaluation costs a full proxy evaluation, so a caller names the steps it will read.
+    Raises `core.train.pretrain.TrainingFailed` with the reason when training cannot produce a model.
 
     A two-step trial on a tiny world (its clip caches are built under `cache_root` on first use):
 
@@ -256,7 +260,7 @@ def run_trial(
         (['MOD', 'SP', 'TR', 'TS'], True)
     """
     device, pretrain_clips, data, clip_spec, model = _start(spec)
-    callback = _Intermediate(on_intermediate, data, spec, clip_spec, device, on_step)
+    callback = _Intermediate(on_intermediate, data, spec, clip_spec, device, on_step, intermediate_steps)
     started = time.perf_counter()
     train = pretrain(model, pretrain_clips, config, spec.train, clip_spec, spec.augment, device, callback, checkpoint)
     if train.stopped_by == "callback" and callback.last is not None:

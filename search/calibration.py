@@ -326,23 +326,28 @@ def pruning_gate(spec: StudySpec, calibration: Calibration | None) -> tuple[set[
     """Where the study's pruner may act: (None = at every step, or the set of steps) and a line that says why.
 
     A pruner stops a trial because its intermediate score is low; that is sound only at steps where
-    intermediate scores rank configurations like final scores do, which only a calibration can tell."""
+    intermediate scores rank configurations like final scores do, which only a calibration can tell. The
+    study's trials evaluate at these steps only (`search.objective.train_candidate`): an evaluation no
+    decision reads costs a proxy evaluation for nothing."""
     kind = spec.search.pruner.kind
     if kind == "none":
         return None, None
     if not spec.search.pruner.require_calibration:
         return None, f"pruner '{kind}' acts on uncalibrated intermediate scores (search.pruner.require_calibration)"
+    skipped = "; trials make no intermediate evaluations"
     if calibration is None:
         return set(), (f"pruner '{kind}' not used: nothing shows that this study's intermediate scores rank like"
-                       " its final scores (run `gdt-search calibrate` on the study, or set search.calibration)")
+                       " its final scores (run `gdt-search calibrate` on the study, or set search.calibration)"
+                       f"{skipped}")  # fmt: skip
     if calibration.study_steps != spec.trial.steps:
         return set(), (f"pruner '{kind}' not used: the study's calibration is for {calibration.study_steps}-step"
-                       f" trials, the study trains {spec.trial.steps} steps")  # fmt: skip
+                       f" trials, the study trains {spec.trial.steps} steps{skipped}")  # fmt: skip
     steps = calibration.pruning_steps()
     if not steps:
         return set(), (f"pruner '{kind}' not used: at no intermediate step do scores rank like the final ones"
-                       f" (Kendall tau >= {calibration.threshold})")  # fmt: skip
-    return set(steps), f"pruner '{kind}' acts at steps {', '.join(map(str, steps))} (calibrated)"
+                       f" (Kendall tau >= {calibration.threshold}){skipped}")  # fmt: skip
+    where = ", ".join(map(str, steps))
+    return set(steps), f"pruner '{kind}' acts at steps {where} (calibrated); trials evaluate there only"
 
 
 class CalibratedPruner(optuna.pruners.BasePruner):

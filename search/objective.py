@@ -20,7 +20,7 @@ import subprocess
 import time
 import traceback
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -116,6 +116,7 @@ def train_candidate(
     *,
     device: str | None = None,
     on_progress: Callable[[dict[str, Any]], None] | None = None,
+    intermediate_steps: Collection[int] | None = None,
 ) -> Trained:
     """Pretrain and evaluate one feasible candidate with each of the spec's training seeds, one after another.
 
@@ -125,7 +126,10 @@ def train_candidate(
     trials' curves at the same step, and with common random numbers the first seed's curves are the
     comparable ones (same initial weights, same video stream); later seeds run only for a trial it kept.
     Returning True stops the trial (the caller treats it as pruned), and an exception it raises (e.g.
-    optuna.TrialPruned) propagates. `on_progress(progress)` hears, throttled (see `ProgressThrottle`), how far
+    optuna.TrialPruned) propagates. Each intermediate score costs a proxy evaluation (at the default, 5 s
+    against 16 s per 100 training steps), so one is made only where it is read: for the first seed, at the
+    `trial.eval_every` steps in `intermediate_steps` (None: all of them; a calibrated pruner names the steps
+    where it may act). `on_progress(progress)` hears, throttled (see `ProgressThrottle`), how far
     training is: step / total, seed i of n, the latest loss and intermediate score. Raises TrialFailed for
     every way the trial itself can fail.
     """
@@ -137,7 +141,8 @@ def train_candidate(
     seeds = spec.training_seeds()
     for index, seed in enumerate(seeds):
         progress = ProgressThrottle(on_progress, index + 1, len(seeds)) if on_progress else None
-        runs.append(_train_seed(spec, candidate, seed, on_intermediate if index == 0 else None, device, progress))
+        reader = on_intermediate if index == 0 else None
+        runs.append(_train_seed(spec, candidate, seed, reader, device, progress, intermediate_steps))
     first_spec, first = runs[0]
     per_seed = [
         {
@@ -247,7 +252,7 @@ class ProgressThrottle:
 
 def _train_seed(
     spec: StudySpec, candidate: Candidate, seed: int, on_intermediate, device: str | None,
-    progress: ProgressThrottle | None = None,
+    progress: ProgressThrottle | None = None, intermediate_steps: Collection[int] | None = None,
 ):  # fmt: skip
     """One training seed: (its trial spec, (its record: core.trial.TrialResult.record, objective values, device
     seconds))."""
@@ -261,7 +266,7 @@ def _train_seed(
         value = score(evaluation.scores, spec.objective)
         if progress is not None:
             progress.intermediate(step, value)
-        return bool(on_intermediate(step, value)) if on_intermediate else False
+        return bool(on_intermediate(step, value))
 
     def on_step(report) -> None:
         if progress.total is None:  # run_trial has opened the data by the first step (open_data is cached)
@@ -271,7 +276,11 @@ def _train_seed(
 
     try:
         result = run_trial(
-            candidate.config, trial_spec, on_intermediate=intermediate, on_step=on_step if progress else None
+            candidate.config,
+            trial_spec,
+            on_intermediate=intermediate if on_intermediate is not None else None,  # none read: none made
+            on_step=on_step if progress else None,
+            intermediate_steps=intermediate_steps,
         )
     except optuna.TrialPruned:
         raise
@@ -359,10 +368,20 @@ def original_number(trial: optuna.trial.FrozenTrial) -> int:
 
 class OptunaObjective:
     """The Optuna objective of a study: one call is one trial, and never raises for a trial's own failure
-    except through TrialInfeasible / TrialFailed (which the runner passes as `catch`) and TrialPruned."""
+    except through TrialInfeasible / TrialFailed (which the runner passes as `catch`) and TrialPruned.
+    `intermediate_steps`: where trials evaluate (None: every `trial.eval_every` step; else the steps where the
+    study's calibration lets its pruner act, `search.calibration.pruning_gate`)."""
 
-    def __init__(self, spec: StudySpec, space: SearchSpace, recorder: Recorder | None = None, poll_s: float = 1.0):
+    def __init__(
+        self,
+        spec: StudySpec,
+        space: SearchSpace,
+        recorder: Recorder | None = None,
+        poll_s: float = 1.0,
+        intermediate_steps: Collection[int] | None = None,
+    ):
         self.spec, self.space, self.recorder, self.poll_s = spec, space, recorder or NullRecorder(), poll_s
+        self.intermediate_steps = intermediate_steps
 
     def __call__(self, trial: optuna.Trial) -> float | list[float]:
         if self._budget_taken_by_earlier(trial):
@@ -414,7 +433,9 @@ class OptunaObjective:
 
         try:
             try:
-                trained = train_candidate(self.spec, candidate, report, on_progress=progress)
+                trained = train_candidate(
+                    self.spec, candidate, report, on_progress=progress, intermediate_steps=self.intermediate_steps
+                )
             except TrialStopped as stopped:
                 raise optuna.TrialPruned(str(stopped)) from stopped
         except optuna.TrialPruned as pruned:

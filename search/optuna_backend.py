@@ -341,7 +341,8 @@ def optimize(
     already = budget.exhausted(study)
     if already:
         return already
-    objective = OptunaObjective(spec, space, recorder)
+    # Trials evaluate only where the pruner may act: an evaluation no decision reads is a proxy evaluation wasted.
+    objective = OptunaObjective(spec, space, recorder, intermediate_steps=allowed)
     deadline = time.monotonic() + spec.search.timeout_s if spec.search.timeout_s else None
     while True:
         remaining = max(0.0, deadline - time.monotonic()) if deadline is not None else None

@@ -327,8 +327,9 @@ class CalibratedASHA(ASHAScheduler):
         return super().on_trial_result(tune_controller, trial, result)
 
 
-def ray_trial(config: dict, spec_json: dict) -> None:
-    """The Ray Tune trainable: one trial, reporting intermediate scores (for ASHA) and a final record."""
+def ray_trial(config: dict, spec_json: dict, intermediate_steps: list[int] | None = None) -> None:
+    """The Ray Tune trainable: one trial, reporting intermediate scores (for ASHA, at `intermediate_steps`
+    only when the calibration restricts where it acts) and a final record."""
     spec = StudySpec.model_validate(spec_json)
     apply_threads(spec.threads_per_trial)  # the trial's CPUs (less its loader processes), before any torch work
     params = {k: v for k, v in config.items() if k != NUMBER}
@@ -340,7 +341,13 @@ def ray_trial(config: dict, spec_json: dict) -> None:
         return False
 
     try:
-        trained = train_candidate(spec, candidate, None if spec.objective.multi else intermediate, device=device)
+        trained = train_candidate(
+            spec,
+            candidate,
+            None if spec.objective.multi else intermediate,
+            device=device,
+            intermediate_steps=None if intermediate_steps is None else set(intermediate_steps),
+        )
     except TrialFailed as failed:
         failure = {"failed": failed.reason, "failure_kind": failed.kind.value}
         tune.report({"final": True, **failure, "step": spec.trial.steps})
@@ -398,7 +405,12 @@ def run_ray(spec: StudySpec, recorder: Recorder | None = None) -> optuna.Study:
     record_calibration(spec, study, recorder)
     spec_json = spec.model_dump(mode="json")
     resources = {"cpu": spec.ray.cpus_per_trial, "gpu": spec.ray.gpus_per_trial}
-    trainable = tune.with_resources(tune.with_parameters(ray_trial, spec_json=spec_json), resources)
+    # Trials evaluate only where the scheduler may act (an evaluation no decision reads is wasted).
+    allowed, _ = pruning_gate(spec, study_calibration(study))
+    steps = None if allowed is None else sorted(allowed)
+    trainable = tune.with_resources(
+        tune.with_parameters(ray_trial, spec_json=spec_json, intermediate_steps=steps), resources
+    )
     path = experiment_path(spec)
     if tune.Tuner.can_restore(str(path)):
         # Errored trials stay failed (Ray already retried them max_retry times); unfinished ones run again.

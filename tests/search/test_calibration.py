@@ -156,7 +156,8 @@ def test_the_pruning_gate_says_where_a_pruner_may_act(tmp_path):
     assert pruning_gate(tiny_spec(tmp_path), None) == (None, None)  # no pruner: nothing to say
     allowed, said = pruning_gate(spec, None)
     assert allowed == set() and "not used" in said and "gdt-search calibrate" in said
-    assert pruning_gate(spec, _synthetic()) == ({100}, "pruner 'median' acts at steps 100 (calibrated)")
+    acting = "pruner 'median' acts at steps 100 (calibrated); trials evaluate there only"
+    assert pruning_gate(spec, _synthetic()) == ({100}, acting)
     other_budget = tiny_spec(tmp_path, trial__steps=600, trial__eval_every=100, search__pruner=median)
     allowed, said = pruning_gate(other_budget, _synthetic())
     assert allowed == set() and "for 300-step trials, the study trains 600 steps" in said

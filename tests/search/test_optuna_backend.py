@@ -199,20 +199,22 @@ def test_median_pruner_stops_a_weak_trial_at_the_first_calibrated_step(tmp_path)
     intermediate = [e for e in recorder.events() if e["event"] == "trial_intermediate"]
     assert [e["step"] for e in intermediate] == [1]
     (said,) = [e for e in recorder.events() if e["event"] == "calibration_measured"]
-    assert said["pruning"] == "pruner 'median' acts at steps 1, 2, 3 (calibrated)"
+    assert said["pruning"] == "pruner 'median' acts at steps 1, 2, 3 (calibrated); trials evaluate there only"
 
 
 def test_the_pruner_acts_only_at_steps_the_calibration_found_to_rank_like_final_scores(tmp_path):
     weak, _ = _weak_trial_study(tmp_path, _calibration({2}))
-    assert weak.state == TrialState.PRUNED and list(weak.intermediate_values) == [1, 2]
+    # Evaluated at step 2 only: a step-1 evaluation no decision reads would cost a proxy evaluation for nothing.
+    assert weak.state == TrialState.PRUNED and list(weak.intermediate_values) == [2]
     assert "MedianPruner at step 2" in weak.user_attrs["pruned"]
 
 
 def test_without_a_calibration_the_study_warns_and_does_not_prune(tmp_path):
     weak, recorder = _weak_trial_study(tmp_path, None)
-    assert weak.state == TrialState.COMPLETE and list(weak.intermediate_values) == [1, 2, 3]
+    assert weak.state == TrialState.COMPLETE and list(weak.intermediate_values) == []  # nothing would read them
     (said,) = [e for e in recorder.events() if e["event"] == "calibration_measured"]
     assert said["calibration"] is None and said["pruning"].startswith("pruner 'median' not used: nothing shows")
+    assert said["pruning"].endswith("trials make no intermediate evaluations")
 
 
 def test_pruners_are_built_from_the_spec(tmp_path):

@@ -26,7 +26,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalW
 BONUS = {"invariant": 0.03, "distinctive": 0.05, "ignore": 0.01, "off": 0.0}
 
 
-def synthetic(spec, candidate, on_intermediate=None, *, device=None, on_progress=None) -> Trained:
+def synthetic(spec, candidate, on_intermediate=None, *, device=None, on_progress=None, **_) -> Trained:
     """A score with structure for TPE to find (distinctive > invariant > off), and no training."""
     value = 0.2 + sum(BONUS[choice] for name, (choice, _) in candidate.settings.items() if name != "AUG")
     value += 0.001 * (int(candidate.key, 16) % 7)  # no exact ties
