@@ -342,10 +342,15 @@ def pruning_gate(spec: StudySpec, calibration: Calibration | None) -> tuple[set[
     if calibration.study_steps != spec.trial.steps:
         return set(), (f"pruner '{kind}' not used: the study's calibration is for {calibration.study_steps}-step"
                        f" trials, the study trains {spec.trial.steps} steps{skipped}")  # fmt: skip
-    steps = calibration.pruning_steps()
-    if not steps:
+    calibrated = calibration.pruning_steps()
+    if not calibrated:
         return set(), (f"pruner '{kind}' not used: at no intermediate step do scores rank like the final ones"
                        f" (Kendall tau >= {calibration.threshold}){skipped}")  # fmt: skip
+    every = spec.trial.eval_every
+    steps = [step for step in calibrated if every and step % every == 0]  # the study evaluates only there
+    if not steps:
+        return set(), (f"pruner '{kind}' not used: the calibrated steps ({', '.join(map(str, calibrated))}) are not"
+                       f" among the study's evaluation steps (trial.eval_every {every}){skipped}")  # fmt: skip
     where = ", ".join(map(str, steps))
     return set(steps), f"pruner '{kind}' acts at steps {where} (calibrated); trials evaluate there only"
 

@@ -158,6 +158,10 @@ def test_the_pruning_gate_says_where_a_pruner_may_act(tmp_path):
     assert allowed == set() and "not used" in said and "gdt-search calibrate" in said
     acting = "pruner 'median' acts at steps 100 (calibrated); trials evaluate there only"
     assert pruning_gate(spec, _synthetic()) == ({100}, acting)
+    # A calibrated step the study never evaluates at is no step to act at: said, not silently never pruned.
+    off_grid = tiny_spec(tmp_path, trial__steps=300, trial__eval_every=150, search__pruner=median)
+    allowed, said = pruning_gate(off_grid, _synthetic())
+    assert allowed == set() and "calibrated steps (100) are not among the study's evaluation steps" in said
     other_budget = tiny_spec(tmp_path, trial__steps=600, trial__eval_every=100, search__pruner=median)
     allowed, said = pruning_gate(other_budget, _synthetic())
     assert allowed == set() and "for 300-step trials, the study trains 600 steps" in said
