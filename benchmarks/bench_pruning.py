@@ -8,14 +8,17 @@ runs go to `benchmarks/results/pruning_runs.jsonl` (resumable). Then:
   these runs (study budget and its intermediate scores) and the 4x-budget runs `bench_signal.py` recorded
   (the reference): at which steps `search.calibration.pruning_gate` lets a pruner act. Per step, Kendall
   tau between the mean intermediate score and the mean final score, with its bootstrap interval;
-- **a replay**: over `--orders` random orders of the grid (each configuration measured by one seed, as a
-  study with search.seeds 1 sees it), the real Optuna pruners wrapped in the real gate
-  (`CalibratedPruner`), each order replayed with and without the pruner. Compute is measured seconds: a
-  pruned trial costs its seconds up to the evaluation that stopped it; a completed one its whole trial;
-  without a pruner a trial pays no intermediate evaluations. Reported: the saving (seconds without /
-  with) and how often the search's answer (the best completed configuration) is in the grid's best set
-  (best by mean over seeds + every configuration Welch's test cannot tell apart from it), with and
-  without the pruner.
+- **a replay**: over `--orders` random orders of the grid, the real Optuna pruners wrapped in the real gate
+  (`CalibratedPruner`), each order replayed with and without the pruner, for a study with `search.seeds: 1`
+  (each configuration measured by one seed, drawn per order) and one with every seed (the pruner reads the
+  first seed's curve; a configuration it stops never trains its later seeds). As a study's trials do, a trial
+  evaluates only at the steps where the gate lets the pruner act, and later seeds not at all. Compute is
+  measured seconds: a pruned trial costs its seconds up to the evaluation that stopped it; a completed one its
+  whole trial (all its seeds); without a pruner a trial pays no intermediate evaluations. Reported: the saving
+  (seconds without / with), how often the search's answer (the best completed configuration) is in the grid's
+  best set (best by mean over seeds + every configuration Welch's test cannot tell apart from it), with and
+  without the pruner, and the ceiling (a pruner that knew the answer and stopped every other configuration
+  at the first step the gate allows).
 
 Results: `benchmarks/results/pruning.md` / `pruning.json`, and `pruning_saving` in `search.json`.
 
@@ -72,6 +75,11 @@ def with_pruner_spec(spec, kind: str, eval_every: int):
     return spec.model_copy(update={"search": search, "trial": spec.trial.model_copy(update={"eval_every": eval_every})})
 
 
+def without_evaluations(run: dict) -> float:
+    """A recorded run's seconds less its intermediate evaluations: the trial as a study without a pruner runs it."""
+    return run["trained_seconds"] - sum(p["eval_seconds"] for p in run["intermediate"])
+
+
 def evaluated_at(run: dict, every: int, gate: set[int] | None) -> tuple[list[dict], float]:
     """The run as a study evaluating every `every` steps (a multiple of the recorded interval) would have seen it:
     only where the gate lets its pruner act, as the study's trials do (`search.objective.train_candidate`). Its
@@ -86,20 +94,25 @@ def evaluated_at(run: dict, every: int, gate: set[int] | None) -> tuple[list[dic
     return points, run["trained_seconds"] - skipped
 
 
-def replay(spec, kind: str, gate: set[int] | None, every: int, order: list[str], runs: dict[str, dict]) -> dict:
-    """One pass over the grid in `order` with the pruner `kind` behind the calibration gate, evaluating every
-    `every` steps where the gate lets it act, and the same pass without a pruner (and without intermediate
-    evaluations): measured seconds of each, and each one's answer (the best completed configuration)."""
+def replay(spec, kind: str, gate: set[int] | None, every: int, order: list[str], runs: dict[str, list[dict]]) -> dict:
+    """One pass over the grid in `order` with the pruner `kind` behind the calibration gate, and the same pass
+    without a pruner (and without intermediate evaluations): measured seconds of each, and each one's answer (the
+    best completed configuration). `runs`: each configuration's seeds as a study with that many `search.seeds`
+    trains them (`search.objective.train_candidate`): the pruner reads the first seed's scores, evaluated every
+    `every` steps where the gate lets it act; a kept configuration then trains its later seeds without
+    intermediate evaluations, a pruned one never does; its value is the mean over its seeds."""
     pruner = PRUNERS[kind](with_pruner_spec(spec, kind, every))
     if gate is not None:
         pruner = CalibratedPruner(pruner, gate)
     # A fixed name: Hyperband assigns trials to brackets by a hash of the study's name (random by default).
     study = optuna.create_study(study_name="replay", direction="maximize", pruner=pruner)
     with_pruner, without, completed, pruned = 0.0, 0.0, {}, 0
+    value = {c: float(np.mean([run["objective"] for run in seed_runs])) for c, seed_runs in runs.items()}
     for config in order:
-        run = runs[config]
-        without += run["trained_seconds"] - sum(p["eval_seconds"] for p in run["intermediate"])
-        points, seconds = evaluated_at(run, every, gate)
+        first, *later = runs[config]
+        plain = [without_evaluations(run) for run in runs[config]]
+        without += sum(plain)
+        points, seconds = evaluated_at(first, every, gate)
         trial = study.ask()
         stopped_at = None
         for point in points:
@@ -108,29 +121,39 @@ def replay(spec, kind: str, gate: set[int] | None, every: int, order: list[str],
                 stopped_at = point
                 break
         if stopped_at is None:
-            with_pruner += seconds
-            completed[config] = run["objective"]
-            study.tell(trial, run["objective"])
+            with_pruner += seconds + sum(plain[1:])
+            completed[config] = value[config]
+            study.tell(trial, value[config])
         else:
             with_pruner += stopped_at["at_seconds"]
             pruned += 1
             study.tell(trial, state=optuna.trial.TrialState.PRUNED)
     answer = max(completed, key=completed.get)
-    unpruned_answer = max(order, key=lambda c: runs[c]["objective"])
+    unpruned_answer = max(order, key=value.get)
     return {"seconds_with": with_pruner, "seconds_without": without, "pruned": pruned,
             "answer": answer, "answer_without": unpruned_answer}  # fmt: skip
 
 
-def ceiling(runs: dict[str, dict], every: int, gate: set[int]) -> float:
-    """The most any pruner behind `gate` could save on these runs: every configuration but the best stopped at
-    its first evaluation the gate allows (a pruner that knew the answer), the best trained to the end."""
-    best = max(runs, key=lambda c: runs[c]["objective"])
-    without = sum(r["trained_seconds"] - sum(p["eval_seconds"] for p in r["intermediate"]) for r in runs.values())
-    with_oracle = evaluated_at(runs[best], every, gate)[1]
-    for config, run in runs.items():
+def _variants(eval_every: int, gate: set[int] | None, n_seeds: int):
+    """(pruner, evaluation interval, label, gate) replayed for a study shape: every pruner at the recorded interval
+    and twice it, gated and not, for one seed per configuration; the recorded interval for more seeds."""
+    for kind in REPLAYED:
+        for every in (eval_every, 2 * eval_every) if n_seeds == 1 else (eval_every,):
+            for label, kind_gate in (("calibrated", gate), ("ungated", None)):
+                yield kind, every, label, kind_gate
+
+
+def ceiling(runs: dict[str, list[dict]], every: int, gate: set[int]) -> float:
+    """The most any pruner behind `gate` could save on these runs (each configuration's seeds, as `replay` takes
+    them): every configuration but the best stopped at its first seed's first evaluation the gate allows (a
+    pruner that knew the answer), the best trained to the end with all its seeds."""
+    best = max(runs, key=lambda c: np.mean([r["objective"] for r in runs[c]]))
+    first, *later = runs[best]
+    with_oracle = evaluated_at(first, every, gate)[1] + sum(map(without_evaluations, later))
+    for config, (first, *_) in runs.items():
         if config != best:
-            with_oracle += evaluated_at(run, every, gate)[0][0]["at_seconds"]
-    return without / with_oracle
+            with_oracle += evaluated_at(first, every, gate)[0][0]["at_seconds"]
+    return sum(without_evaluations(r) for seed_runs in runs.values() for r in seed_runs) / with_oracle
 
 
 def analyse(args, spec, rows: list[dict], configs: list[str]) -> dict:
@@ -174,23 +197,30 @@ def analyse(args, spec, rows: list[dict], configs: list[str]) -> dict:
         measured_by = {c: by[c, int(rng.choice(seeds))] for c in configs}  # one seed's measurement each
         orders.append((order, measured_by))
     means = {c: float(np.mean(v)) for c, v in final.items()}
-    ceilings = [ceiling(measured, args.eval_every, gate) for _, measured in orders] if gate else []
-    for kind in REPLAYED:
-        for every in (args.eval_every, 2 * args.eval_every):
-            for label, kind_gate in (("calibrated", gate), ("ungated", None)):
-                results = [replay(spec, kind, kind_gate, every, order, measured) for order, measured in orders]
-                name = f"{kind}, every {every} ({label})"
-                replays[name] = {
-                    "kind": kind, "every": every, "gated": kind_gate is not None,
-                    "saving": sum(r["seconds_without"] for r in results) / sum(r["seconds_with"] for r in results),
-                    "pruned_mean": statistics.mean(r["pruned"] for r in results),
-                    "answer_in_best_set": sum(r["answer"] in targets for r in results) / len(results),
-                    "answer_in_best_set_without": sum(r["answer_without"] in targets for r in results) / len(results),
-                    # how far the answer's mean over seeds is below the best configuration's
-                    "regret": statistics.mean(means[best] - means[r["answer"]] for r in results),
-                    "regret_without": statistics.mean(means[best] - means[r["answer_without"]] for r in results),
-                }  # fmt: skip
-                print(name, replays[name], flush=True)
+    # Study shapes: search.seeds 1 (each configuration measured by one seed, drawn per order) and search.seeds n
+    # (every seed, the first one's curve read by the pruner, as common random numbers order them).
+    every_seed = {c: [by[c, s] for s in seeds] for c in configs}
+    shapes = {
+        1: [(order, {c: [run] for c, run in one.items()}) for order, one in orders],
+        len(seeds): [(order, every_seed) for order, _ in orders],
+    }
+    ceilings = {n: float(np.mean([ceiling(runs, args.eval_every, gate) for _, runs in shaped])) if gate else None
+                for n, shaped in shapes.items()}  # fmt: skip
+    for n_seeds, shaped in shapes.items():
+        for kind, every, label, kind_gate in _variants(args.eval_every, gate, n_seeds):
+            results = [replay(spec, kind, kind_gate, every, order, measured) for order, measured in shaped]
+            name = f"{kind}, every {every} ({label})" + (f", {n_seeds} seeds each" if n_seeds > 1 else "")
+            replays[name] = {
+                "kind": kind, "every": every, "gated": kind_gate is not None, "seeds": n_seeds,
+                "saving": sum(r["seconds_without"] for r in results) / sum(r["seconds_with"] for r in results),
+                "pruned_mean": statistics.mean(r["pruned"] for r in results),
+                "answer_in_best_set": sum(r["answer"] in targets for r in results) / len(results),
+                "answer_in_best_set_without": sum(r["answer_without"] in targets for r in results) / len(results),
+                # how far the answer's mean over seeds is below the best configuration's
+                "regret": statistics.mean(means[best] - means[r["answer"]] for r in results),
+                "regret_without": statistics.mean(means[best] - means[r["answer_without"]] for r in results),
+            }  # fmt: skip
+            print(name, replays[name], flush=True)
     return {
         "world_seed": args.world_seed,
         "configurations": len(configs),
@@ -206,7 +236,7 @@ def analyse(args, spec, rows: list[dict], configs: list[str]) -> dict:
         "best_set": sorted(targets),
         "orders": args.orders,
         "replays": replays,
-        "ceiling": float(np.mean(ceilings)) if ceilings else None,
+        "ceiling": {str(n): c for n, c in ceilings.items()},
         "eval_seconds_mean": float(np.mean([p["eval_seconds"] for r in rows for p in r["intermediate"]])),
         "trial_seconds_mean": float(np.mean([r["trained_seconds"] for r in rows])),
         "signal": signal_of(rows, configs, seeds, spec, calibration),
@@ -259,13 +289,16 @@ def main() -> None:
     write_search_key(summary)
 
 
-def headline(summary: dict) -> tuple[float, str]:
-    """The saving a study gets at the default: the best calibrated pruner that loses no answers (its answer is in
-    the grid's best set as often as without a pruner), and why."""
+def headline(summary: dict, seeds: int | None = None) -> tuple[float, str]:
+    """The saving a study gets at the default (one with `seeds` training seeds per configuration; None: either):
+    the best calibrated pruner that loses no answers (its answer is in the grid's best set as often as without a
+    pruner), and why."""
     keeping = {
         name: r
         for name, r in summary["replays"].items()
-        if r["gated"] and r["answer_in_best_set"] >= r["answer_in_best_set_without"]
+        if r["gated"]
+        and r["answer_in_best_set"] >= r["answer_in_best_set_without"]
+        and (seeds is None or r["seeds"] == seeds)
     }
     if not summary["gate"]:
         return 1.0, f"no pruner acts: {summary['gate_line']}"
@@ -308,29 +341,41 @@ def write_markdown(summary: dict) -> None:
         "",
         "## What a pruner saves",
         "",
-        f"{summary['orders']} random orders of the grid, each configuration measured by one seed; real Optuna"
-        " pruners, behind the calibration gate and without it; behind the gate a trial evaluates only at the steps"
-        " where the pruner may act, as a study's trials do. Saving = measured seconds without a pruner (no"
-        " intermediate evaluations) / with it. Answer = the best completed configuration; best set"
-        f" ({len(summary['best_set'])} of {summary['configurations']}): the best by mean over seeds"
-        " (`" + summary["best"] + "`) and those Welch's test cannot tell apart from it.",
+        f"{summary['orders']} random orders of the grid, replayed with real Optuna pruners behind the calibration"
+        " gate and without it, for two shapes of study: `search.seeds: 1` (each configuration measured by one seed,"
+        f" drawn per order) and `search.seeds: {summary['seeds']}` (every seed; the pruner reads the first seed's"
+        " curve, and a configuration it stops never trains its later seeds, as `search.objective.train_candidate`"
+        " does). Behind the gate a trial evaluates only at the steps where the pruner may act, and later seeds make"
+        " no intermediate evaluations, as a study's trials do. Saving = measured seconds without a pruner (no"
+        " intermediate evaluations) / with it. Answer = the best completed configuration by its value (the mean"
+        f" over its seeds); best set ({len(summary['best_set'])} of {summary['configurations']}): the best by mean"
+        " over seeds (`" + summary["best"] + "`) and those Welch's test cannot tell apart from it.",
         "",
-        "| pruner, evaluations | saving | trials pruned (of the grid, mean) | answer in the best set (without a"
-        " pruner) | regret (without) |",
-        "|---|---:|---:|---:|---:|",
+        "| pruner, evaluations | seeds per configuration | saving | trials pruned (of the grid, mean) | answer in"
+        " the best set (without a pruner) | regret (without) |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
     for name, r in summary["replays"].items():
         kept = f"{r['answer_in_best_set']:.0%} ({r['answer_in_best_set_without']:.0%})"
         regret = f"{r['regret']:.3f} ({r['regret_without']:.3f})"
-        lines.append(f"| {name} | {r['saving']:.2f}x | {r['pruned_mean']:.1f} | {kept} | {regret} |")
-    lines += ["", f"Headline (`pruning_saving` in search.json): **{saving:.2f}x**: {basis}."]
-    if summary["ceiling"]:
+        label = name.split(", ")[0] + ", every " + str(r["every"]) + (" (calibrated)" if r["gated"] else " (ungated)")
+        lines.append(f"| {label} | {r['seeds']} | {r['saving']:.2f}x | {r['pruned_mean']:.1f} | {kept} | {regret} |")
+    one, one_basis = headline(summary, seeds=1)
+    lines += [
+        "",
+        f"Headline (`pruning_saving` in search.json): **{saving:.2f}x**: {basis}. With one seed per configuration:"
+        f" {one:.2f}x ({one_basis}).",
+    ]
+    if summary["gate"]:
         first = min(summary["gate"])
+        ceilings = ", ".join(f"{c:.2f}x with {n} seed{'s' if n != '1' else ''} per configuration"
+                             for n, c in summary["ceiling"].items())  # fmt: skip
         lines += [
             "",
-            f"The ceiling behind this gate: **{summary['ceiling']:.2f}x**, if every configuration but the best"
-            f" stopped at step {first} (a pruner that knew the answer; mean over the orders' measurements). A trial"
-            f" stopped there has still paid {first / summary['steps']:.0%} of its training and one proxy evaluation.",
+            f"The ceiling behind this gate, if every configuration but the best stopped at step {first} (a pruner"
+            f" that knew the answer; mean over the orders): {ceilings}. A trial stopped there has still paid"
+            f" {first / summary['steps']:.0%} of its first seed's training and one proxy evaluation; with more seeds"
+            " a stopped configuration also saves every later seed, which is why pruning pays more there.",
         ]
     sig = summary["signal"]
     effects = "; ".join(
@@ -368,7 +413,13 @@ def write_search_key(summary: dict) -> None:
     path = RESULTS / "search.json"
     search = json.loads(path.read_text()) if path.exists() else {}
     saving, basis = headline(summary)
-    search.update({"pruning_saving": saving, "pruning_basis": f"benchmarks/bench_pruning.py (pruning.md): {basis}"})
+    one, one_basis = headline(summary, seeds=1)
+    search.update({
+        "pruning_saving": saving,
+        "pruning_basis": f"benchmarks/bench_pruning.py (pruning.md): {basis}",
+        "pruning_saving_one_seed": one,
+        "pruning_basis_one_seed": one_basis,
+    })  # fmt: skip
     path.write_text(json.dumps(search, indent=2) + "\n")
 
 
