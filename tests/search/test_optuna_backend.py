@@ -176,12 +176,13 @@ def _calibration(agreeing_steps: set[int]) -> Calibration:
     )  # fmt: skip
 
 
-def _weak_trial_study(tmp_path, calibration: Calibration | None):
+def _weak_trial_study(tmp_path, calibration: Calibration | None, **overrides):
     """A median-pruned study of one trial after a strong trial that reached R@1 = 1 at every step; the tiny world
     (knock_wood vs knock_metal differ only in sound) keeps a video-only R@1 below 1, so the new trial is weaker
     and the pruner stops it wherever it is allowed to act."""
     spec = tiny_spec(tmp_path, factors={"TR": {"choices": ["invariant"]}}, trial__steps=4, trial__eval_every=1,
-                     search__pruner={"kind": "median", "n_startup_trials": 1}, search__n_trials=1)  # fmt: skip
+                     search__pruner={"kind": "median", "n_startup_trials": 1}, search__n_trials=1,
+                     **overrides)  # fmt: skip
     study = open_study(spec)
     study.add_trial(optuna.trial.create_trial(value=1.0, intermediate_values={1: 1.0, 2: 1.0, 3: 1.0}))
     if calibration is not None:
@@ -200,6 +201,15 @@ def test_median_pruner_stops_a_weak_trial_at_the_first_calibrated_step(tmp_path)
     assert [e["step"] for e in intermediate] == [1]
     (said,) = [e for e in recorder.events() if e["event"] == "calibration_measured"]
     assert said["pruning"] == "pruner 'median' acts at steps 1, 2, 3 (calibrated); trials evaluate there only"
+
+
+def test_a_configuration_pruned_on_its_first_seed_never_trains_the_others(tmp_path):
+    """With replicates the pruner reads the first seed's curve; what it stops costs that seed's steps only."""
+    weak, recorder = _weak_trial_study(tmp_path, _calibration({1, 2, 3}), search__seeds=3)
+    assert weak.state == TrialState.PRUNED and list(weak.intermediate_values) == [1]
+    # A seed that trains reports its progress when its training ends (test_progress.py); seeds 2 and 3 never did.
+    reported = {e["seed"] for e in recorder.events() if e["event"] == "trial_progress"}
+    assert not reported & {2, 3}, reported
 
 
 def test_the_pruner_acts_only_at_steps_the_calibration_found_to_rank_like_final_scores(tmp_path):
