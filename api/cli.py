@@ -192,10 +192,19 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     """Does the study's trial rank like a longer one? Train a sample at the budgets and a reference, report."""
     import json
 
-    from search.calibration import THRESHOLD, calibrate, report, store_calibration
+    from search.calibration import THRESHOLD, adopt_calibration, calibrate, report, store_calibration
     from search.optuna_backend import open_study
 
     spec = _study_spec(args, {"search.seeds": args.seeds})
+    if args.adopt:  # a calibration saved before (--out), for a study of the same design: no training
+        try:
+            calibration = adopt_calibration(spec, json.loads(Path(args.adopt).read_text()))
+        except (OSError, ValueError) as error:  # json.JSONDecodeError is a ValueError
+            raise UsageError(f"{args.adopt}: {error}") from None
+        print(report(calibration))
+        store_calibration(open_study(spec), calibration)
+        print(f"adopted {args.adopt}: stored with study '{spec.name}' in {spec.database_url}")
+        return 0
     print(f"calibrating {spec.name}: {args.configurations} configurations x {spec.search.seeds} seed(s) at"
           f" {sorted(set(args.budgets or []) | {spec.trial.steps})} steps and a reference of"
           f" {args.reference_steps or 4 * spec.trial.steps}", flush=True)  # fmt: skip
@@ -343,6 +352,8 @@ def build_parser() -> argparse.ArgumentParser:
     cal.add_argument("--seeds", type=int, help="training seeds per configuration (default search.seeds)")
     cal.add_argument("--threshold", type=float, help="Kendall tau at which rankings agree (default 0.6)")
     cal.add_argument("--out", metavar="FILE.json", help="also write the calibration here")
+    cal.add_argument("--from", dest="adopt", metavar="FILE.json",
+                     help="store a calibration saved by --out, for a study of the same trial design")  # fmt: skip
     cal.set_defaults(run=cmd_calibrate)
 
     serve = commands.add_parser("serve", help="the HTTP API (OpenAPI at /docs) plus one local worker")

@@ -20,7 +20,8 @@ runs go to `benchmarks/results/pruning_runs.jsonl` (resumable). Then:
   without the pruner, and the ceiling (a pruner that knew the answer and stopped every other configuration
   at the first step the gate allows).
 
-Results: `benchmarks/results/pruning.md` / `pruning.json`, and `pruning_saving` in `search.json`.
+Results: `benchmarks/results/pruning.md` / `pruning.json`, `pruning_saving` in `search.json`, and the
+calibration itself, `table1_calibration.json`, which a `table1` study adopts with `gdt-search calibrate --from`.
 
     python benchmarks/bench_pruning.py [--eval-every 100] [--orders 20]
 """
@@ -61,6 +62,7 @@ from search.calibration import (  # noqa: E402
     icc1,
     kendall_tau,
     pruning_gate,
+    trial_design,
 )
 from search.samplers import PRUNERS  # noqa: E402
 
@@ -179,6 +181,7 @@ def analyse(args, spec, rows: list[dict], configs: list[str]) -> dict:
         threshold=THRESHOLD,
         scores={spec.trial.steps: [final[c] for c in configs], reference_steps: [reference[c] for c in configs]},
         intermediate={step: [at_step[c, seeds[0], step] for c in configs] for step in steps},
+        design=trial_design(spec),
     )  # fmt: skip
     gate, gate_line = pruning_gate(with_pruner_spec(spec, "median", args.eval_every), calibration)
     # Per step, over all seeds: tau between mean intermediate and mean final scores (more precise than one seed).
@@ -285,6 +288,8 @@ def main() -> None:
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     summary = analyse(args, spec, rows, [c.describe() for c in candidates])
     (RESULTS / "pruning.json").write_text(json.dumps(summary, indent=2) + "\n")
+    # The calibration as `gdt-search calibrate --out` writes it: a table1 study adopts it with `--from`.
+    (RESULTS / "table1_calibration.json").write_text(json.dumps(summary["calibration"], indent=2) + "\n")
     write_markdown(summary)
     write_search_key(summary)
 

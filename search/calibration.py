@@ -19,6 +19,8 @@ with the Optuna study (user attribute `gdt_calibration`).
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import math
 import random
@@ -119,6 +121,7 @@ class Calibration:
     scores: dict[int, list[list[float]]] = field(default_factory=dict)
     # intermediate step of the study-budget run -> per configuration, the first seed's score there
     intermediate: dict[int, list[float]] = field(default_factory=dict)
+    design: str | None = None  # `trial_design` of the calibrated study (None: stored before designs were kept)
 
     def budgets(self) -> list[int]:
         return sorted(s for s in self.scores if s != self.reference_steps)
@@ -163,6 +166,7 @@ class Calibration:
             "steps": steps,
             "recommended_steps": self.recommended_steps(),
             "pruning_steps": self.pruning_steps(),
+            "design": self.design,
         }
 
     @classmethod
@@ -175,6 +179,7 @@ class Calibration:
             threshold=float(data["threshold"]),
             scores={int(s): v for s, v in data["scores"].items()},
             intermediate={int(s): v for s, v in data["intermediate"].items()},
+            design=data.get("design"),
         )
 
 
@@ -206,6 +211,35 @@ def report(calibration: Calibration) -> str:
         "No intermediate step ranks like the final scores: a pruner would stop trials on noise; it is not used."
     )  # fmt: skip
     return "\n".join(lines)
+
+
+def trial_design(spec: StudySpec) -> str:
+    """A fingerprint of what a trial's score depends on besides its configuration, seed and budget: data,
+    encoders, training and evaluation settings, threads, clip budget, hyper-parameters and objective. A
+    calibration speaks for studies of its design (and budget) only."""
+    dump = spec.model_dump(mode="json")
+    trial = {k: v for k, v in dump["trial"].items() if k not in ("steps", "eval_every", "seed", "checkpoint_every")}
+    keys = ("clip_budget", "hyperparameters", "data", "encoders", "evaluation", "device", "objective")
+    design = {k: dump[k] for k in keys} | {"trial": trial, "threads": spec.threads_per_trial}
+    return hashlib.sha1(json.dumps(design, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def adopt_calibration(spec: StudySpec, data: dict[str, Any]) -> Calibration:
+    """A calibration saved by `gdt-search calibrate --out` (its JSON, parsed), checked to speak for `spec`'s
+    trials: the same design and trial budget. Raises ValueError saying what differs."""
+    try:
+        calibration = Calibration.from_dict(data)
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        raise ValueError(f"not a calibration (gdt-search calibrate --out writes one): {error!r}") from None
+    if calibration.design is None:
+        raise ValueError("it records no trial design (saved by an older gdt-search): calibrate again")
+    ours = trial_design(spec)
+    if calibration.design != ours:
+        raise ValueError(f"it calibrated another trial design ({calibration.design}; this study's is {ours}):"
+                         " data, encoders, training, evaluation or objective differ")  # fmt: skip
+    if calibration.study_steps != spec.trial.steps:
+        raise ValueError(f"it calibrated {calibration.study_steps}-step trials; this study trains {spec.trial.steps}")
+    return calibration
 
 
 def sample_configurations(space: SearchSpace, n: int, seed: int = 0) -> list[Candidate]:
@@ -258,6 +292,7 @@ def calibrate(
         reference_steps=reference_steps,
         study_steps=study_steps,
         threshold=threshold,
+        design=trial_design(spec),
     )
     for steps in [*budgets, reference_steps]:
         is_study = steps == study_steps

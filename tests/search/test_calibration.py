@@ -109,6 +109,7 @@ def test_a_calibration_survives_storage_as_json():
 
 @pytest.mark.slow
 def test_gdt_search_calibrate_trains_every_configuration_at_every_budget_and_stores_the_result(tmp_path, capsys):
+    """... and the file it writes is adopted by another study of the same trial design, refused by others."""
     import json
 
     import optuna
@@ -136,6 +137,22 @@ def test_gdt_search_calibrate_trains_every_configuration_at_every_budget_and_sto
     spec = load_spec(raw)
     stored = study_calibration(optuna.load_study(study_name=spec.name, storage=spec.database_url))
     assert stored is not None and stored.as_dict() == written
+
+    # Calibrate once, search many times: a study of the same design stores the file without training.
+    study = str(tmp_path / "study.json")
+    assert main(["calibrate", study, "--name", "adopter", "--from", str(out)]) == 0
+    assert "adopted " in capsys.readouterr().out
+    adopted = study_calibration(optuna.load_study(study_name="adopter", storage=spec.database_url))
+    assert adopted is not None and adopted.as_dict() == written
+    # Another evaluation is another design; another budget is another calibration. Each said, with the file.
+    other = ["--set", "evaluation.clips_per_video=2"]
+    assert main(["calibrate", study, "--name", "other", *other, "--from", str(out)]) == 2
+    assert f"{out}: it calibrated another trial design" in capsys.readouterr().err
+    assert main(["calibrate", study, "--name", "longer", "--set", "trial.steps=3", "--from", str(out)]) == 2
+    assert f"{out}: it calibrated 2-step trials; this study trains 3" in capsys.readouterr().err
+    (tmp_path / "broken.json").write_text('{"configurations": ')
+    assert main(["calibrate", study, "--name", "broken", "--from", str(tmp_path / "broken.json")]) == 2
+    assert "broken.json: " in capsys.readouterr().err
 
 
 def test_gdt_search_calibrate_refuses_a_reference_no_longer_than_the_budgets(tmp_path, capsys):
