@@ -346,7 +346,7 @@ def ray_trial(config: dict, spec_json: dict, intermediate_steps: list[int] | Non
             candidate,
             None if spec.objective.multi else intermediate,
             device=device,
-            intermediate_steps=None if intermediate_steps is None else set(intermediate_steps),
+            intermediate_steps=intermediate_steps,
         )
     except TrialFailed as failed:
         failure = {"failed": failed.reason, "failure_kind": failed.kind.value}
@@ -405,7 +405,8 @@ def run_ray(spec: StudySpec, recorder: Recorder | None = None) -> optuna.Study:
     record_calibration(spec, study, recorder)
     spec_json = spec.model_dump(mode="json")
     resources = {"cpu": spec.ray.cpus_per_trial, "gpu": spec.ray.gpus_per_trial}
-    # Trials evaluate only where the scheduler may act (an evaluation no decision reads is wasted).
+    # Where the scheduler may act (None: everywhere); trials evaluate only there (an evaluation no decision
+    # reads is wasted).
     allowed, _ = pruning_gate(spec, study_calibration(study))
     steps = None if allowed is None else sorted(allowed)
     trainable = tune.with_resources(
@@ -418,7 +419,7 @@ def run_ray(spec: StudySpec, recorder: Recorder | None = None) -> optuna.Study:
     else:
         tuner = tune.Tuner(
             trainable,
-            tune_config=_tune_config(spec, storage, limits, recorder, study),
+            tune_config=_tune_config(spec, storage, limits, recorder, study, allowed),
             run_config=tune.RunConfig(
                 name=spec.name,
                 storage_path=str(path.parent),
@@ -430,7 +431,9 @@ def run_ray(spec: StudySpec, recorder: Recorder | None = None) -> optuna.Study:
     return optuna.load_study(study_name=spec.name, storage=storage)
 
 
-def _tune_config(spec: StudySpec, storage, limits, recorder: Recorder, study: optuna.Study) -> tune.TuneConfig:
+def _tune_config(
+    spec: StudySpec, storage, limits, recorder: Recorder, study: optuna.Study, allowed: set[int] | None
+) -> tune.TuneConfig:
     multi = spec.objective.multi
     space = SearchSpace(spec, limits)
     points = None
@@ -446,7 +449,6 @@ def _tune_config(spec: StudySpec, storage, limits, recorder: Recorder, study: op
         storage=storage,
     )
     scheduler = None
-    allowed, _ = pruning_gate(spec, study_calibration(study))  # None: everywhere; else the calibrated steps
     if spec.search.pruner.kind == "asha" and allowed != set():
         pruner = spec.search.pruner
         scheduler = CalibratedASHA(
