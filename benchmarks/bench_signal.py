@@ -200,25 +200,33 @@ def pooled_sd(matrix: np.ndarray) -> float:
     return float(np.sqrt(((matrix - matrix.mean(1, keepdims=True)) ** 2).sum() / (matrix.size - len(matrix))))
 
 
-def paired_effect(matrix: np.ndarray, configs: list[str], settings: dict, factor: str, a: str, b: str) -> dict:
-    """Mean over matched pairs (other factors equal) of score(factor=a) - score(factor=b), with a 95 % CI."""
+def pair_differences(matrix: np.ndarray, configs: list[str], settings: dict, factor: str, a: str, b: str) -> np.ndarray:
+    """score(factor=a) - score(factor=b) for each matched pair of configurations (all other factors equal),
+    averaged over seeds (the same seed in both: common random numbers): one number per pair."""
 
     def others(c):
         return tuple(sorted((f, ch) for f, ch in settings[c].items() if f not in (factor, "DS")))
 
     by_key = {(others(c), settings[c].get(factor)): i for i, c in enumerate(configs)}
-    diffs = []
-    for (key, choice), i in by_key.items():
-        if choice == a and (key, b) in by_key:
-            diffs.append(matrix[i] - matrix[by_key[(key, b)]])
-    if len(diffs) < 2:  # e.g. a --configs subset that holds no two configurations differing only here
-        return {"diff": math.nan, "ci_low": math.nan, "ci_high": math.nan, "pairs": len(diffs),
-                "compared": f"{a} - {b}: fewer than 2 matched pairs in these configurations"}  # fmt: skip
-    per_pair = np.array(diffs).mean(axis=1)
+    diffs = [matrix[i] - matrix[by_key[(key, b)]] for (key, choice), i in by_key.items()
+             if choice == a and (key, b) in by_key]  # fmt: skip
+    return np.array(diffs).mean(axis=1) if diffs else np.array([])
+
+
+def mean_interval(per_pair: np.ndarray) -> dict:
+    """Mean of the per-pair differences with a 95 % t-interval over the pairs (the independent units)."""
     mean, sem = float(per_pair.mean()), float(per_pair.std(ddof=1) / math.sqrt(len(per_pair)))
     half = float(stats.t.ppf(0.975, len(per_pair) - 1) * sem)
-    return {"diff": mean, "ci_low": mean - half, "ci_high": mean + half, "pairs": len(per_pair),
-            "seeds": int(matrix.shape[1]), "compared": f"{a} - {b}"}  # fmt: skip
+    return {"diff": mean, "ci_low": mean - half, "ci_high": mean + half, "pairs": len(per_pair)}
+
+
+def paired_effect(matrix: np.ndarray, configs: list[str], settings: dict, factor: str, a: str, b: str) -> dict:
+    """Mean over matched pairs (other factors equal) of score(factor=a) - score(factor=b), with a 95 % CI."""
+    per_pair = pair_differences(matrix, configs, settings, factor, a, b)
+    if len(per_pair) < 2:  # e.g. a --configs subset that holds no two configurations differing only here
+        return {"diff": math.nan, "ci_low": math.nan, "ci_high": math.nan, "pairs": len(per_pair),
+                "compared": f"{a} - {b}: fewer than 2 matched pairs in these configurations"}  # fmt: skip
+    return {**mean_interval(per_pair), "seeds": int(matrix.shape[1]), "compared": f"{a} - {b}"}
 
 
 def by_choice(rows: list[dict], configs: list[str], settings: dict, budgets: dict) -> dict:

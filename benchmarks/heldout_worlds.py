@@ -1,0 +1,118 @@
+"""The planted truths on worlds nothing was tuned on: each held-out world's effects, and the worlds pooled.
+
+The embedded default was tuned on world 0, and world 1 informed the choice of its 600-step budget
+(`docs/world.md`). Worlds 2 and 3 were held out: nothing was chosen after looking at them. This script
+trains nothing: it reads the runs `bench_signal.py --world-seed N` recorded (`signal_runs.jsonl`, only
+those whose design fingerprint is today's preset on that world) and reports, per factor, the paired
+effect of `bench_signal.py` on each world and pooled over the worlds.
+
+Pooled: every world's per-pair differences (each averaged over that world's seeds) are the units of one
+95 % t-interval. This is a fixed-effect pool: the interval covers the variation between pairs within these
+worlds, not the variation between worlds, which two or three worlds cannot estimate.
+
+    python benchmarks/heldout_worlds.py --worlds 2 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_signal import (  # noqa: E402  (the benchmark's own definitions of a run, a pair and an interval)
+    EFFECTS,
+    RESULTS,
+    RUNS,
+    _candidates,
+    _spec,
+    design,
+    mean_interval,
+    objective_value,
+    pair_differences,
+    table,
+)
+
+
+def world_differences(world: int, runs: list[dict]) -> tuple[dict[str, np.ndarray], dict]:
+    """Per factor, the per-pair differences on one world at its preset's default budget, and what they rest on."""
+    spec = _spec(world)
+    fingerprint, steps = design(spec), spec.trial.steps
+    rows = [
+        {**r, "objective": objective_value(r, spec.objective)}
+        for r in runs
+        if r.get("design") == fingerprint and r["steps"] == steps
+    ]
+    candidates = _candidates(spec)
+    configs = [c.describe() for c in candidates]
+    settings = {c.describe(): {n: s.choice.value for n, s in c.config.settings} for c in candidates}
+    seeds = sorted({r["seed"] for r in rows})
+    missing = [(c, s) for c in configs for s in seeds if not any(r["config"] == c and r["seed"] == s for r in rows)]
+    if not seeds or missing:
+        raise SystemExit(
+            f"world {world}: runs missing in {RUNS} ({len(missing)} of {len(configs) * len(seeds)}); "
+            f"record them with: python benchmarks/bench_signal.py --world-seed {world} --long-seeds 0"
+        )
+    differences = {
+        factor: pair_differences(table(rows, configs, seeds, steps, key), configs, settings, factor, a, b)
+        for factor, (a, b, key) in EFFECTS.items()
+    }
+    return differences, {"world": world, "design": fingerprint, "steps": steps, "seeds": len(seeds)}
+
+
+def summarise(worlds: list[int], runs: list[dict]) -> dict:
+    per_world, pooled = {}, {factor: [] for factor in EFFECTS}
+    for world in worlds:
+        differences, about = world_differences(world, runs)
+        per_world[world] = {**about, "effects": {f: mean_interval(d) for f, d in differences.items()}}
+        for factor, d in differences.items():
+            pooled[factor].append(d)
+    return {
+        "worlds": worlds,
+        "per_world": per_world,
+        "pooled": {
+            f: {**mean_interval(np.concatenate(ds)), "compared": f"{EFFECTS[f][0]} - {EFFECTS[f][1]}"}
+            for f, ds in pooled.items()
+        },
+        "largest_pooled": max(EFFECTS, key=lambda f: float(np.concatenate(pooled[f]).mean())),
+    }
+
+
+def write(summary: dict) -> None:
+    (RESULTS / "heldout_worlds.json").write_text(json.dumps(summary, indent=2) + "\n")
+    cell = "{diff:+.3f} [{ci_low:+.3f}, {ci_high:+.3f}] ({pairs})".format
+    worlds = summary["per_world"].values()
+    lines = [
+        f"# Planted truths on held-out worlds {', '.join(map(str, summary['worlds']))}",
+        "",
+        "Paired effects at the default budget (`bench_signal.py`'s definitions; TR on the reversal-pair classes); "
+        "each cell: mean difference, 95 % CI, (matched pairs). Pooled: a fixed-effect pool of every world's pairs.",
+        "",
+        "| effect | compared | "
+        + " | ".join(f"world {w['world']} ({w['seeds']} seeds)" for w in worlds)
+        + " | pooled |",
+        "|---|---|" + "---|" * (len(summary["per_world"]) + 1),
+        *(
+            f"| {f} | {p['compared']} | " + " | ".join(cell(**w["effects"][f]) for w in worlds) + f" | {cell(**p)} |"
+            for f, p in summary["pooled"].items()
+        ),
+        "",
+        f"Largest pooled effect: {summary['largest_pooled']}.",
+    ]
+    (RESULTS / "heldout_worlds.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--worlds", type=int, nargs="+", default=[2, 3])
+    args = parser.parse_args()
+    runs = [json.loads(line) for line in RUNS.read_text().splitlines()]
+    write(summarise(args.worlds, runs))
+
+
+if __name__ == "__main__":
+    main()
