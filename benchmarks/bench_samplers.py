@@ -16,9 +16,10 @@ seeds (one noisy measurement, as a study with search.seeds 1 sees it). Reported,
 
 Pruning is `bench_pruning.py`'s (runs with intermediate scores; it writes `pruning_saving`).
 Results go to benchmarks/results/samplers.json and .md; the headline keys (trials_to_best, random_expected,
-wasted_proposal_share) also into search.json.
+wasted_proposal_share) also into search.json. Another world's (`--world-seed N`, recorded by
+`bench_signal.py --world-seed N`) go to samplers_worldN.json and .md.
 
-    python benchmarks/bench_samplers.py [--search-seeds 10]
+    python benchmarks/bench_samplers.py [--search-seeds 10] [--world-seed 2]
 """
 
 from __future__ import annotations
@@ -157,7 +158,9 @@ def main() -> None:
         "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count(), "optuna": optuna.__version__},
     }
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "samplers.json").write_text(json.dumps(result, indent=2) + "\n")
+    # Another world's replay goes beside the default's (samplers_world2.*) and leaves search.json's headline alone.
+    name = f"samplers_world{args.world_seed}" if args.world_seed else "samplers"
+    (args.out / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
     lines = [
         "# Samplers on the embedded default (`benchmarks/bench_samplers.py`)",
         "",
@@ -177,9 +180,10 @@ def main() -> None:
                      f" | {v['wasted_proposal_share']:.1%} of {v['proposals_after_startup']} |")  # fmt: skip
     lines += ["", f"Random search without replacement needs (N + 1) / (m + 1) = **{random_expected:.2f}** on average.",
               "", "Pruning: `bench_pruning.py` -> `pruning.md`."]  # fmt: skip
-    (args.out / "samplers.md").write_text("\n".join(lines) + "\n")
+    (args.out / f"{name}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
-    write_search_keys(args.out, result)
+    if not args.world_seed:
+        write_search_keys(args.out, result)
 
 
 def write_search_keys(out: Path, result: dict) -> None:
