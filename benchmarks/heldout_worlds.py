@@ -1,7 +1,7 @@
 """The planted truths on worlds nothing was tuned on: each held-out world's effects, and the worlds pooled.
 
 The embedded default was tuned on world 0, and world 1 informed the choice of its 600-step budget
-(`docs/world.md`). Worlds 2 and 3 were held out: nothing was chosen after looking at them. This script
+(`docs/world.md`). Worlds 2, 3 and 4 were held out: nothing was chosen after looking at them. This script
 trains nothing: it reads the runs `bench_signal.py --world-seed N` recorded (`signal_runs.jsonl`, only
 those whose design fingerprint is today's preset on that world) and reports, per factor, the paired
 effect of `bench_signal.py` on each world and pooled over the worlds.
@@ -10,7 +10,7 @@ Pooled: every world's per-pair differences (each averaged over that world's seed
 95 % t-interval. This is a fixed-effect pool: the interval covers the variation between pairs within these
 worlds, not the variation between worlds, which two or three worlds cannot estimate.
 
-    python benchmarks/heldout_worlds.py --worlds 2 3
+    python benchmarks/heldout_worlds.py --worlds 2 3 4
 """
 
 from __future__ import annotations
@@ -108,7 +108,7 @@ def write(summary: dict) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--worlds", type=int, nargs="+", default=[2, 3])
+    parser.add_argument("--worlds", type=int, nargs="+", default=[2, 3, 4])
     args = parser.parse_args()
     runs = [json.loads(line) for line in RUNS.read_text().splitlines()]
     write(summarise(args.worlds, runs))
