@@ -105,6 +105,12 @@ def _candidates(spec):
     return SearchSpace(spec, data_limits(spec)).unique_feasible()
 
 
+def describe(candidates) -> tuple[list[str], dict[str, dict[str, str]]]:
+    """The candidates' names, and per name its choice for every factor (what `paired_effect` matches on)."""
+    configs = [c.describe() for c in candidates]
+    return configs, {c.describe(): {n: s.choice.value for n, s in c.config.settings} for c in candidates}
+
+
 def _run_one(job: dict) -> dict:
     """One trial in a fresh process: train, score on the proxy, and on the reversal-pair classes."""
     import torch
@@ -281,8 +287,7 @@ def main() -> None:
     steps = spec.trial.steps
     long_steps = steps * args.long_factor
     seeds, long_seeds = list(range(args.seeds)), list(range(args.long_seeds))
-    configs = [c.describe() for c in candidates]
-    settings = {c.describe(): {n: s.choice.value for n, s in c.config.settings} for c in candidates}
+    configs, settings = describe(candidates)
 
     def job(candidate, seed, n_steps):
         return {"design": fingerprint, "world_seed": args.world_seed, "config": candidate.describe(),

@@ -1,6 +1,6 @@
 """The planted truths on worlds nothing was tuned on: each held-out world's effects, and the worlds pooled.
 
-The embedded default was tuned on world 0, and world 1 informed the choice of its 600-step budget
+The embedded default was tuned on world 0, and world 1 informed the choice of its objective
 (`docs/world.md`). Worlds 2, 3 and 4 were held out: nothing was chosen after looking at them. This script
 trains nothing: it reads the runs `bench_signal.py --world-seed N` recorded (`signal_runs.jsonl`, only
 those whose design fingerprint is today's preset on that world) and reports, per factor, the paired
@@ -29,6 +29,7 @@ from bench_signal import (  # noqa: E402  (the benchmark's own definitions of a 
     RUNS,
     _candidates,
     _spec,
+    describe,
     design,
     mean_interval,
     objective_value,
@@ -46,11 +47,10 @@ def world_differences(world: int, runs: list[dict]) -> tuple[dict[str, np.ndarra
         for r in runs
         if r.get("design") == fingerprint and r["steps"] == steps
     ]
-    candidates = _candidates(spec)
-    configs = [c.describe() for c in candidates]
-    settings = {c.describe(): {n: s.choice.value for n, s in c.config.settings} for c in candidates}
+    configs, settings = describe(_candidates(spec))
     seeds = sorted({r["seed"] for r in rows})
-    missing = [(c, s) for c in configs for s in seeds if not any(r["config"] == c and r["seed"] == s for r in rows)]
+    recorded = {(r["config"], r["seed"]) for r in rows}
+    missing = [(c, s) for c in configs for s in seeds if (c, s) not in recorded]
     if not seeds or missing:
         raise SystemExit(
             f"world {world}: runs missing in {RUNS} ({len(missing)} of {len(configs) * len(seeds)}); "
@@ -70,14 +70,15 @@ def summarise(worlds: list[int], runs: list[dict]) -> dict:
         per_world[world] = {**about, "effects": {f: mean_interval(d) for f, d in differences.items()}}
         for factor, d in differences.items():
             pooled[factor].append(d)
+    pooled_effects = {
+        f: {**mean_interval(np.concatenate(ds)), "compared": f"{EFFECTS[f][0]} - {EFFECTS[f][1]}"}
+        for f, ds in pooled.items()
+    }
     return {
         "worlds": worlds,
         "per_world": per_world,
-        "pooled": {
-            f: {**mean_interval(np.concatenate(ds)), "compared": f"{EFFECTS[f][0]} - {EFFECTS[f][1]}"}
-            for f, ds in pooled.items()
-        },
-        "largest_pooled": max(EFFECTS, key=lambda f: float(np.concatenate(pooled[f]).mean())),
+        "pooled": pooled_effects,
+        "largest_pooled": max(pooled_effects, key=lambda f: pooled_effects[f]["diff"]),
     }
 
 
