@@ -36,7 +36,6 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from core.data.clip_cache import build_world_cache  # noqa: E402
 from core.gdt.presets import preset  # noqa: E402
 from core.trial import TrialSpec, open_data, paper_world_trial, run_trial, small_world_trial  # noqa: E402
 
@@ -52,15 +51,6 @@ def trial_spec(encoders: str, steps: int, device: str, cache: str | None) -> Tri
 def config_of(encoders: str):
     """The trials' GDT configuration: the papers' best (iccv-l) at the batch size of each trial kind."""
     return preset("iccv-l", clip_budget=64 if encoders == "tiny" else 32)
-
-
-def prepare(spec: TrialSpec, processes: int) -> None:
-    """Render both worlds into the clip cache before any process is timed."""
-    world = spec.data.world
-    proxy = replace(world, seed=world.seed + spec.data.proxy_seed_offset,
-                    videos_per_class=spec.data.proxy_videos_per_class or world.videos_per_class)  # fmt: skip
-    for w in (world, proxy):
-        build_world_cache(w, spec.data.cache_root, show_progress=False, processes=processes)
 
 
 def worker(args: argparse.Namespace) -> None:
@@ -188,7 +178,8 @@ def main() -> None:
     for encoders in args.encoders:
         tiny = encoders == "tiny"
         steps, trials = (args.tiny_steps, args.tiny_trials) if tiny else (args.paper_steps, args.paper_trials)
-        prepare(trial_spec(encoders, steps, args.device, args.cache), args.render_processes)
+        # Both worlds rendered before any process is timed.
+        open_data(trial_spec(encoders, steps, args.device, args.cache).data, processes=args.render_processes)
         for n in args.concurrency if tiny else args.paper_concurrency:
             try:
                 runs.append(run_concurrently(args, encoders, n, steps, trials))
@@ -214,6 +205,7 @@ def write(out: Path, device: str, runs: list[dict]) -> dict:
     (out / "packing_gpu.json").write_text(json.dumps(results, indent=2) + "\n")
     (out / "packing_gpu.md").write_text(render(results))
     return results
+
 
 if __name__ == "__main__":
     main()

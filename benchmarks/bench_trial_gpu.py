@@ -40,7 +40,6 @@ sys.path.insert(0, str(REPO))
 
 from core.data.augment import BatchAugmenter, VideoAugmentSpec  # noqa: E402
 from core.data.batches import GDTBatchStream, batch_loader  # noqa: E402
-from core.data.clip_cache import build_world_cache  # noqa: E402
 from core.data.clips import ClipSpec  # noqa: E402
 from core.gdt.presets import preset  # noqa: E402
 from core.gdt.validity import validate  # noqa: E402
@@ -61,15 +60,6 @@ def trial_spec(args: argparse.Namespace) -> TrialSpec:
         augment=replace(spec.augment, video=VideoAugmentSpec(crop_size=args.crop, flip_p=0.0)),
         device=args.device,
     )
-
-
-def prepare_data(spec: TrialSpec, processes: int) -> None:
-    """Render both worlds into the clip cache (in `processes` processes) before anything is timed."""
-    world = spec.data.world
-    build_world_cache(world, spec.data.cache_root, show_progress=False, processes=processes)
-    proxy = replace(world, seed=world.seed + spec.data.proxy_seed_offset,
-                    videos_per_class=spec.data.proxy_videos_per_class or world.videos_per_class)  # fmt: skip
-    build_world_cache(proxy, spec.data.cache_root, show_progress=False, processes=processes)
 
 
 def _sync(device: torch.device) -> None:
@@ -245,7 +235,7 @@ def render(results: dict) -> str:
 
 
 def trial_arguments(description: str) -> argparse.ArgumentParser:
-    """The options `trial_spec` and `prepare_data` read (device, clip sizes, world, loader, cache, output)."""
+    """The options `trial_spec` and the data preparation read (device, clip sizes, world, loader, cache, output)."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--frames", type=int, default=30)
@@ -273,7 +263,7 @@ def main() -> None:
     spec = trial_spec(args)
     spec = replace(spec, train=replace(spec.train, steps=args.warmup_steps + args.steps))
     started = time.perf_counter()
-    prepare_data(spec, args.render_processes)
+    open_data(spec.data, processes=args.render_processes)  # both worlds rendered before anything is timed
     print(f"clip caches ready in {time.perf_counter() - started:.1f} s", flush=True)
     runs = []
     for budget in args.clip_budgets:

@@ -114,17 +114,20 @@ class TrialResult:
 
 
 @cache
-def open_data(spec: DataSpec) -> tuple[ClipCache, ProxyData]:
-    """The pretraining clips and the labelled proxy data, building their caches on first use."""
+def open_data(spec: DataSpec, processes: int = 1) -> tuple[ClipCache, ProxyData]:
+    """The pretraining clips and the labelled proxy data, building their caches on first use.
+
+    `processes` > 1 renders the world's videos in that many processes (folders are decoded in one).
+    """
     cache_root = spec.cache_root
     if spec.kind == "world":
-        pretrain_cache = build_world_cache(spec.world, cache_root, show_progress=False)
+        pretrain_cache = build_world_cache(spec.world, cache_root, show_progress=False, processes=processes)
         proxy_world = replace(
             spec.world,
             seed=spec.world.seed + spec.proxy_seed_offset,
             videos_per_class=spec.proxy_videos_per_class or spec.world.videos_per_class,
         )
-        proxy_cache = build_world_cache(proxy_world, cache_root, show_progress=False)
+        proxy_cache = build_world_cache(proxy_world, cache_root, show_progress=False, processes=processes)
     elif spec.kind == "folders":
         if spec.proxy not in PROXY_DATASETS:
             known = ", ".join(PROXY_DATASETS)

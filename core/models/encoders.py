@@ -90,7 +90,7 @@ class FrameDifferences(nn.Module):
     Why: trained from scratch for a few hundred CPU steps, a tiny network on raw frames is swamped by
     static appearance (background texture, object colour), which differs between videos far more than
     the ~1 pixel/frame motion does and which the sound cannot predict. Measured on the world's
-    reversal-pair classes (the science check's setup, 300 steps): on raw frames, and on frames plus
+    reversal-pair classes (the science check's setup of the time, 300 steps): on raw frames, and on frames plus
     differences, the loss stayed near chance and the features stayed reversal-invariant (measured TR
     invariance 0.96-0.97 and 0.90-0.92) whether GDT asked for TR-invariance or distinctiveness; on
     differences alone it is 0.25-0.38 when distinctive and 0.51-0.61 when invariant. Differences (TSN's
