@@ -31,24 +31,14 @@ from bench_signal import (  # noqa: E402  (the benchmark's own definitions of a 
     _candidates,
     _spec,
     describe,
-    design,
     kendall_tau,
-    objective_value,
     pooled_sd,
+    recorded_runs,
     table,
 )
 
 WORLD = 0
 REFERENCE_FACTOR = 4  # the reference is bench_signal's 4x budget
-
-
-def recorded(path: Path, fingerprint: str, spec) -> list[dict]:
-    runs = [json.loads(line) for line in path.read_text().splitlines()]
-    return [
-        {**r, "objective": objective_value(r, spec.objective)}
-        for r in runs
-        if r.get("design") == fingerprint and r["world_seed"] == WORLD
-    ]
 
 
 def pairwise_taus(matrix: np.ndarray) -> list[float]:
@@ -57,9 +47,9 @@ def pairwise_taus(matrix: np.ndarray) -> list[float]:
 
 def summarise() -> dict:
     spec = _spec(WORLD)
-    fingerprint, steps = design(spec), spec.trial.steps
+    steps = spec.trial.steps
     configs, _ = describe(_candidates(spec))
-    loop_runs, fused_runs = recorded(RUNS, fingerprint, spec), recorded(PRUNING_RUNS, fingerprint, spec)
+    loop_runs, fused_runs = recorded_runs(spec, RUNS), recorded_runs(spec, PRUNING_RUNS)
     seeds = sorted({r["seed"] for r in fused_runs if r["steps"] == steps})
     loop = table(loop_runs, configs, seeds, steps, "objective")
     fused = table(fused_runs, configs, seeds, steps, "objective")

@@ -99,6 +99,13 @@ def objective_value(run: dict, objective) -> float:
         raise KeyError(f"run {_key(run)} lacks a metric the objective {objective} needs: {missing}") from None
 
 
+def recorded_runs(spec, path: Path = RUNS) -> list[dict]:
+    """The runs recorded in `path` under `spec`'s design (so on its world), each with its objective."""
+    fingerprint = design(spec)
+    runs = (json.loads(line) for line in path.read_text().splitlines())
+    return [{**r, "objective": objective_value(r, spec.objective)} for r in runs if r.get("design") == fingerprint]
+
+
 def _candidates(spec):
     from search.space import SearchSpace, data_limits
 

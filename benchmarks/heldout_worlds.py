@@ -32,21 +32,17 @@ from bench_signal import (  # noqa: E402  (the benchmark's own definitions of a 
     describe,
     design,
     mean_interval,
-    objective_value,
     pair_differences,
+    recorded_runs,
     table,
 )
 
 
-def world_differences(world: int, runs: list[dict]) -> tuple[dict[str, np.ndarray], dict]:
+def world_differences(world: int) -> tuple[dict[str, np.ndarray], dict]:
     """Per factor, the per-pair differences on one world at its preset's default budget, and what they rest on."""
     spec = _spec(world)
     fingerprint, steps = design(spec), spec.trial.steps
-    rows = [
-        {**r, "objective": objective_value(r, spec.objective)}
-        for r in runs
-        if r.get("design") == fingerprint and r["steps"] == steps
-    ]
+    rows = [r for r in recorded_runs(spec) if r["steps"] == steps]
     configs, settings = describe(_candidates(spec))
     seeds = sorted({r["seed"] for r in rows})
     recorded = {(r["config"], r["seed"]) for r in rows}
@@ -63,10 +59,10 @@ def world_differences(world: int, runs: list[dict]) -> tuple[dict[str, np.ndarra
     return differences, {"world": world, "design": fingerprint, "steps": steps, "seeds": len(seeds)}
 
 
-def summarise(worlds: list[int], runs: list[dict]) -> dict:
+def summarise(worlds: list[int]) -> dict:
     per_world, pooled = {}, {factor: [] for factor in EFFECTS}
     for world in worlds:
-        differences, about = world_differences(world, runs)
+        differences, about = world_differences(world)
         per_world[world] = {**about, "effects": {f: mean_interval(d) for f, d in differences.items()}}
         for factor, d in differences.items():
             pooled[factor].append(d)
@@ -111,8 +107,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--worlds", type=int, nargs="+", default=[2, 3, 4])
     args = parser.parse_args()
-    runs = [json.loads(line) for line in RUNS.read_text().splitlines()]
-    write(summarise(args.worlds, runs))
+    write(summarise(args.worlds))
 
 
 if __name__ == "__main__":
