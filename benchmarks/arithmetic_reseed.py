@@ -11,11 +11,17 @@ Why it matters: `signal.json`'s tau against the reference (0.63) came from the l
 0.58. If a seed's ranking under the other implementation agrees with it about as well as another seed's
 does, the difference is rerun noise, and the loop-trained reference is as good a reference for today's code.
 
-    python benchmarks/arithmetic_reseed.py
+The direct check is a reference trained with the fused AdamW too: `--train-reference` trains it (the 18
+configurations at 2400 steps, seeds 0 and 1; about two hours on 2 cores) into `reference_fused_runs.jsonl`,
+resuming from what is recorded there; when that file holds both seeds, the summary adds the taus against it.
+
+    python benchmarks/arithmetic_reseed.py                        # trains nothing
+    python benchmarks/arithmetic_reseed.py --train-reference      # trains the fused reference first
 """
 
 from __future__ import annotations
 
+import argparse
 import itertools
 import json
 import sys
@@ -26,19 +32,36 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_pruning import PRUNING_RUNS  # noqa: E402
 from bench_signal import (  # noqa: E402  (the benchmark's own definitions of a run and its statistics)
+    EFFECTS,
     RESULTS,
     RUNS,
     _candidates,
     _spec,
     describe,
+    design,
     kendall_tau,
+    paired_effect,
     pooled_sd,
     recorded_runs,
+    run_jobs,
     table,
 )
 
 WORLD = 0
 REFERENCE_FACTOR = 4  # the reference is bench_signal's 4x budget
+REFERENCE_SEEDS = (0, 1)  # bench_signal's long seeds
+FUSED_REFERENCE_RUNS = RESULTS / "reference_fused_runs.jsonl"
+
+
+def train_fused_reference(procs: int) -> None:
+    """The 4x-budget runs of every configuration under today's (fused) AdamW, with bench_signal's own job and
+    runner: the same seeds, one torch thread per process, appended to FUSED_REFERENCE_RUNS (resumable)."""
+    spec = _spec(WORLD)
+    fingerprint, long_steps = design(spec), spec.trial.steps * REFERENCE_FACTOR
+    jobs = [{"design": fingerprint, "world_seed": WORLD, "config": c.describe(), "params": c.params, "seed": seed,
+             "steps": long_steps, "overrides": {}}
+            for seed in REFERENCE_SEEDS for c in _candidates(spec)]  # fmt: skip
+    run_jobs(jobs, procs, spec.objective, runs=FUSED_REFERENCE_RUNS)
 
 
 def pairwise_taus(matrix: np.ndarray) -> list[float]:
@@ -72,6 +95,29 @@ def summarise() -> dict:
         "tau_reference_loop": kendall_tau(loop.mean(1), reference),
         "tau_reference_fused": kendall_tau(fused.mean(1), reference),
         "tau_reference_both": kendall_tau(np.c_[loop, fused].mean(1), reference),
+        **fused_reference(spec, configs, loop.mean(1), fused.mean(1), reference),
+    }
+
+
+def fused_reference(spec, configs: list[str], loop_mean, fused_mean, loop_reference) -> dict:
+    """Taus and effects against the reference trained with the fused AdamW, once every run of it is recorded."""
+    long_steps = spec.trial.steps * REFERENCE_FACTOR
+    runs = recorded_runs(spec, FUSED_REFERENCE_RUNS) if FUSED_REFERENCE_RUNS.exists() else []
+    recorded = {(r["config"], r["seed"]) for r in runs if r["steps"] == long_steps}
+    if len(recorded) < len(configs) * len(REFERENCE_SEEDS):
+        return {"reference_fused": {"recorded_runs": len(recorded), "of": len(configs) * len(REFERENCE_SEEDS)}}
+    long = table(runs, configs, list(REFERENCE_SEEDS), long_steps, "objective")
+    _, settings = describe(_candidates(spec))
+    effects = {factor: paired_effect(table(runs, configs, list(REFERENCE_SEEDS), long_steps, key), configs, settings,
+                                     factor, a, b)
+               for factor, (a, b, key) in EFFECTS.items()}  # fmt: skip
+    return {
+        "reference_fused": {"steps": long_steps, "seeds": list(REFERENCE_SEEDS), "optimizer": "fused"},
+        "tau_fused_reference_seeds": kendall_tau(long[:, 0], long[:, 1]),
+        "tau_references_loop_vs_fused": kendall_tau(loop_reference, long.mean(1)),
+        "tau_fused_reference_fused": kendall_tau(fused_mean, long.mean(1)),
+        "tau_fused_reference_loop": kendall_tau(loop_mean, long.mean(1)),
+        "effects_fused_reference": effects,
     }
 
 
@@ -96,6 +142,7 @@ def write(s: dict) -> None:
         f" {', '.join(map(str, s['reference']['seeds']))}) | {s['tau_reference_loop']:.2f} |",
         f"| fused mean vs that reference | {s['tau_reference_fused']:.2f} |",
         f"| mean of all {2 * len(s['seeds'])} runs vs that reference | {s['tau_reference_both']:.2f} |",
+        *fused_reference_lines(s),
         "",
         f"Score of a run, loop vs fused, same seed: mean |difference| {s['mean_abs_difference_same_seed']:.3f};"
         f" the seed-to-seed sd is {s['seed_sd_loop']:.3f} (loop) and {s['seed_sd_fused']:.3f} (fused).",
@@ -111,5 +158,37 @@ def write(s: dict) -> None:
     print("\n".join(lines))
 
 
+def fused_reference_lines(s: dict) -> list[str]:
+    """The table rows and effects against the fused reference, or how much of it is recorded."""
+    ref = s["reference_fused"]
+    if "steps" not in ref:
+        steps, recorded = s["reference"]["steps"], f"{ref['recorded_runs']} of its {ref['of']} runs"
+        return ["", f"The fused {steps}-step reference: {recorded} recorded (`--train-reference`)."]
+    seeds = ", ".join(map(str, ref["seeds"]))
+    return [
+        f"| the two {ref['steps']}-step references, loop vs fused (seeds {seeds})"
+        f" | {s['tau_references_loop_vs_fused']:.2f} |",
+        f"| the fused reference's two seeds | {s['tau_fused_reference_seeds']:.2f} |",
+        f"| **fused mean vs the fused reference** (today's code at both budgets)"
+        f" | **{s['tau_fused_reference_fused']:.2f}** |",
+        f"| loop mean vs the fused reference | {s['tau_fused_reference_loop']:.2f} |",
+        "",
+        f"Effects at {ref['steps']} steps under the fused AdamW (`bench_signal`'s paired effects, seeds {seeds}):",
+        "",
+        "| effect | compared | diff | 95 % CI | pairs |",
+        "|---|---|---|---|---|",
+        *(
+            f"| {f} | {v['compared']} | {v['diff']:+.3f} | [{v['ci_low']:+.3f}, {v['ci_high']:+.3f}] | {v['pairs']} |"
+            for f, v in s["effects_fused_reference"].items()
+        ),  # fmt: skip
+    ]
+
+
 if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--train-reference", action="store_true", help="train the fused 2400-step reference first")
+    parser.add_argument("--procs", type=int, default=2)
+    args = parser.parse_args()
+    if args.train_reference:
+        train_fused_reference(args.procs)
     write(summarise())
