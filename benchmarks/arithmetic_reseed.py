@@ -71,7 +71,7 @@ def pairwise_taus(matrix: np.ndarray) -> list[float]:
 def summarise() -> dict:
     spec = _spec(WORLD)
     steps = spec.trial.steps
-    configs, _ = describe(_candidates(spec))
+    configs, settings = describe(_candidates(spec))
     loop_runs, fused_runs = recorded_runs(spec, RUNS), recorded_runs(spec, PRUNING_RUNS)
     seeds = sorted({r["seed"] for r in fused_runs if r["steps"] == steps})
     loop = table(loop_runs, configs, seeds, steps, "objective")
@@ -95,11 +95,11 @@ def summarise() -> dict:
         "tau_reference_loop": kendall_tau(loop.mean(1), reference),
         "tau_reference_fused": kendall_tau(fused.mean(1), reference),
         "tau_reference_both": kendall_tau(np.c_[loop, fused].mean(1), reference),
-        **fused_reference(spec, configs, loop.mean(1), fused.mean(1), reference),
+        **fused_reference(spec, configs, settings, loop.mean(1), fused.mean(1), reference),
     }
 
 
-def fused_reference(spec, configs: list[str], loop_mean, fused_mean, loop_reference) -> dict:
+def fused_reference(spec, configs: list[str], settings: dict, loop_mean, fused_mean, loop_reference) -> dict:
     """Taus and effects against the reference trained with the fused AdamW, once every run of it is recorded."""
     long_steps = spec.trial.steps * REFERENCE_FACTOR
     runs = recorded_runs(spec, FUSED_REFERENCE_RUNS) if FUSED_REFERENCE_RUNS.exists() else []
@@ -107,7 +107,6 @@ def fused_reference(spec, configs: list[str], loop_mean, fused_mean, loop_refere
     if len(recorded) < len(configs) * len(REFERENCE_SEEDS):
         return {"reference_fused": {"recorded_runs": len(recorded), "of": len(configs) * len(REFERENCE_SEEDS)}}
     long = table(runs, configs, list(REFERENCE_SEEDS), long_steps, "objective")
-    _, settings = describe(_candidates(spec))
     effects = {factor: paired_effect(table(runs, configs, list(REFERENCE_SEEDS), long_steps, key), configs, settings,
                                      factor, a, b)
                for factor, (a, b, key) in EFFECTS.items()}  # fmt: skip
