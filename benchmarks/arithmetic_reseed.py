@@ -14,9 +14,12 @@ does, the difference is rerun noise, and the loop-trained reference is as good a
 The direct check is a reference trained with the fused AdamW too: `--train-reference` trains it (the 18
 configurations at 2400 steps, seeds 0 and 1; about two hours on 2 cores) into `reference_fused_runs.jsonl`,
 resuming from what is recorded there; when that file holds both seeds, the summary adds the taus against it.
+Two seeds make a noisy reference (they agree with each other at tau ~0.7): `--reference-seeds 3` adds a third,
+and the summary then reads today's default against the reference of every complete seed as well.
 
     python benchmarks/arithmetic_reseed.py                        # trains nothing
     python benchmarks/arithmetic_reseed.py --train-reference      # trains the fused reference first
+    python benchmarks/arithmetic_reseed.py --train-reference --reference-seeds 3   # ... with a third seed
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from bench_signal import (  # noqa: E402  (the benchmark's own definitions of a 
     _spec,
     describe,
     design,
+    icc1,
     kendall_tau,
     paired_effect,
     pooled_sd,
@@ -53,14 +57,15 @@ REFERENCE_SEEDS = (0, 1)  # bench_signal's long seeds
 FUSED_REFERENCE_RUNS = RESULTS / "reference_fused_runs.jsonl"
 
 
-def train_fused_reference(procs: int) -> None:
+def train_fused_reference(procs: int, seeds: int = len(REFERENCE_SEEDS)) -> None:
     """The 4x-budget runs of every configuration under today's (fused) AdamW, with bench_signal's own job and
-    runner: the same seeds, one torch thread per process, appended to FUSED_REFERENCE_RUNS (resumable)."""
+    runner: seeds 0 .. seeds - 1 (bench_signal's two long seeds, and more to steady the reference), one torch
+    thread per process, appended to FUSED_REFERENCE_RUNS (resumable)."""
     spec = _spec(WORLD)
     fingerprint, long_steps = design(spec), spec.trial.steps * REFERENCE_FACTOR
     jobs = [{"design": fingerprint, "world_seed": WORLD, "config": c.describe(), "params": c.params, "seed": seed,
              "steps": long_steps, "overrides": {}}
-            for seed in REFERENCE_SEEDS for c in _candidates(spec)]  # fmt: skip
+            for seed in range(seeds) for c in _candidates(spec)]  # fmt: skip
     run_jobs(jobs, procs, spec.objective, runs=FUSED_REFERENCE_RUNS)
 
 
@@ -91,6 +96,8 @@ def summarise() -> dict:
         "mean_abs_difference_same_seed": float(np.abs(loop - fused).mean()),
         "seed_sd_loop": pooled_sd(loop),
         "seed_sd_fused": pooled_sd(fused),
+        "icc_loop": icc1(loop),
+        "icc_fused": icc1(fused),
         "reference": {"steps": long_steps, "seeds": long_seeds, "optimizer": "per-tensor loop"},
         "tau_reference_loop": kendall_tau(loop.mean(1), reference),
         "tau_reference_fused": kendall_tau(fused.mean(1), reference),
@@ -99,30 +106,46 @@ def summarise() -> dict:
     }
 
 
+def complete_seeds(runs: list[dict], configs: list[str], steps: int) -> list[int]:
+    """The seeds for which every configuration has a run at `steps`."""
+    recorded = {(r["config"], r["seed"]) for r in runs if r["steps"] == steps}
+    return sorted(seed for seed in {s for _, s in recorded} if all((c, seed) in recorded for c in configs))
+
+
 def fused_reference(spec, configs: list[str], settings: dict, loop_mean, fused_mean, loop_reference) -> dict:
-    """Taus and effects against the reference trained with the fused AdamW, once every run of it is recorded."""
+    """Taus and effects against the reference trained with the fused AdamW: on bench_signal's two long seeds
+    once both are recorded, and again on every complete seed when more were trained (`--reference-seeds`)."""
     long_steps = spec.trial.steps * REFERENCE_FACTOR
     runs = recorded_runs(spec, FUSED_REFERENCE_RUNS) if FUSED_REFERENCE_RUNS.exists() else []
-    recorded = {(r["config"], r["seed"]) for r in runs if r["steps"] == long_steps}
-    if len(recorded) < len(configs) * len(REFERENCE_SEEDS):
-        return {"reference_fused": {"recorded_runs": len(recorded), "of": len(configs) * len(REFERENCE_SEEDS)}}
-    long = table(runs, configs, list(REFERENCE_SEEDS), long_steps, "objective")
-    effects = {factor: paired_effect(table(runs, configs, list(REFERENCE_SEEDS), long_steps, key), configs, settings,
-                                     factor, a, b)
-               for factor, (a, b, key) in EFFECTS.items()}  # fmt: skip
-    return {
-        "reference_fused": {"steps": long_steps, "seeds": list(REFERENCE_SEEDS), "optimizer": "fused"},
-        "tau_fused_reference_seeds": kendall_tau(long[:, 0], long[:, 1]),
-        "tau_references_loop_vs_fused": kendall_tau(loop_reference, long.mean(1)),
-        "tau_fused_reference_fused": kendall_tau(fused_mean, long.mean(1)),
-        "tau_fused_reference_loop": kendall_tau(loop_mean, long.mean(1)),
-        "effects_fused_reference": effects,
-    }
+    seeds = complete_seeds(runs, configs, long_steps)
+    if not set(REFERENCE_SEEDS) <= set(seeds):
+        recorded = sum(1 for r in runs if r["steps"] == long_steps and r["seed"] in REFERENCE_SEEDS)
+        return {"reference_fused": {"recorded_runs": recorded, "of": len(configs) * len(REFERENCE_SEEDS)}}
+
+    def against(reference_seeds: list[int]) -> dict:
+        long = table(runs, configs, reference_seeds, long_steps, "objective")
+        effects = {factor: paired_effect(table(runs, configs, reference_seeds, long_steps, key), configs, settings,
+                                         factor, a, b)
+                   for factor, (a, b, key) in EFFECTS.items()}  # fmt: skip
+        return {
+            "reference_fused": {"steps": long_steps, "seeds": reference_seeds, "optimizer": "fused"},
+            "tau_fused_reference_seeds": pairwise_taus(long),
+            "tau_references_loop_vs_fused": kendall_tau(loop_reference, long.mean(1)),
+            "tau_fused_reference_fused": kendall_tau(fused_mean, long.mean(1)),
+            "tau_fused_reference_loop": kendall_tau(loop_mean, long.mean(1)),
+            "effects_fused_reference": effects,
+        }
+
+    two = against(list(REFERENCE_SEEDS))
+    return {**two, **({"more_seeds": against(seeds)} if len(seeds) > len(REFERENCE_SEEDS) else {})}
+
+
+def taus(values: list[float]) -> str:
+    return " / ".join(f"{x:.2f}" for x in values)
 
 
 def write(s: dict) -> None:
     (RESULTS / "arithmetic_reseed.json").write_text(json.dumps(s, indent=2) + "\n")
-    taus = lambda xs: " / ".join(f"{x:.2f}" for x in xs)  # noqa: E731
     lines = [
         "# The optimiser's arithmetic as a reseed (`benchmarks/arithmetic_reseed.py`)",
         "",
@@ -144,7 +167,8 @@ def write(s: dict) -> None:
         *fused_reference_lines(s),
         "",
         f"Score of a run, loop vs fused, same seed: mean |difference| {s['mean_abs_difference_same_seed']:.3f};"
-        f" the seed-to-seed sd is {s['seed_sd_loop']:.3f} (loop) and {s['seed_sd_fused']:.3f} (fused).",
+        f" the seed-to-seed sd is {s['seed_sd_loop']:.3f} (loop) and {s['seed_sd_fused']:.3f} (fused); the ICC"
+        f" (`signal.json`'s `icc`) is {s['icc_loop']:.2f} (loop) and {s['icc_fused']:.2f} (fused).",
         "",
         "Read: a seed retrained with the other implementation ranks the configurations almost as differently as"
         " another seed does (tau per seed above, against the between-seed taus) and moves a score by about the"
@@ -165,31 +189,45 @@ def fused_reference_lines(s: dict) -> list[str]:
     if "steps" not in ref:
         steps, recorded = s["reference"]["steps"], f"{ref['recorded_runs']} of its {ref['of']} runs"
         return ["", f"The fused {steps}-step reference: {recorded} recorded (`--train-reference`)."]
-    seeds = ", ".join(map(str, ref["seeds"]))
-    return [
-        f"| the two {ref['steps']}-step references, loop vs fused (seeds {seeds})"
-        f" | {s['tau_references_loop_vs_fused']:.2f} |",
-        f"| the fused reference's two seeds | {s['tau_fused_reference_seeds']:.2f} |",
-        f"| **fused mean vs the fused reference** (today's code at both budgets)"
-        f" | **{s['tau_fused_reference_fused']:.2f}** |",
-        f"| loop mean vs the fused reference | {s['tau_fused_reference_loop']:.2f} |",
-        "",
-        f"Effects at {ref['steps']} steps under the fused AdamW (`bench_signal`'s paired effects, seeds {seeds}):",
-        "",
-        "| effect | compared | diff | 95 % CI | pairs |",
-        "|---|---|---|---|---|",
-        *(
-            f"| {f} | {v['compared']} | {v['diff']:+.3f} | [{v['ci_low']:+.3f}, {v['ci_high']:+.3f}] | {v['pairs']} |"
-            for f, v in s["effects_fused_reference"].items()
-        ),  # fmt: skip
-    ]
+    blocks = [s, *([s["more_seeds"]] if "more_seeds" in s else [])]
+    rows, effects = [], []
+    for block in blocks:
+        ref = block["reference_fused"]
+        seeds = ", ".join(map(str, ref["seeds"]))
+        rows += [
+            f"| the two {ref['steps']}-step reference means, loop (seeds 0, 1) vs fused (seeds {seeds})"
+            f" | {block['tau_references_loop_vs_fused']:.2f} |",
+            f"| the fused reference's seeds {seeds}, pairwise | {taus(block['tau_fused_reference_seeds'])} |",
+            f"| **fused mean vs the fused reference, seeds {seeds}** (today's code at both budgets)"
+            f" | **{block['tau_fused_reference_fused']:.2f}** |",
+            f"| loop mean vs the fused reference, seeds {seeds} | {block['tau_fused_reference_loop']:.2f} |",
+        ]
+        effects += [
+            "",
+            f"Effects at {ref['steps']} steps under the fused AdamW (`bench_signal`'s paired effects, seeds {seeds}):",
+            "",
+            "| effect | compared | diff | 95 % CI | pairs x seeds |",
+            "|---|---|---|---|---|",
+            *(
+                f"| {f} | {v['compared']} | {v['diff']:+.3f} | [{v['ci_low']:+.3f}, {v['ci_high']:+.3f}]"
+                f" | {v['pairs']} x {v['seeds']} |"
+                for f, v in block["effects_fused_reference"].items()
+            ),
+        ]
+    return rows + effects
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--train-reference", action="store_true", help="train the fused 2400-step reference first")
     parser.add_argument("--procs", type=int, default=2)
+    parser.add_argument(
+        "--reference-seeds",
+        type=int,
+        default=len(REFERENCE_SEEDS),
+        help="with --train-reference: train seeds 0 .. N-1 (default: bench_signal's two)",
+    )
     args = parser.parse_args()
     if args.train_reference:
-        train_fused_reference(args.procs)
+        train_fused_reference(args.procs, args.reference_seeds)
     write(summarise())
