@@ -25,7 +25,6 @@ and the summary then reads today's default against the reference of every comple
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import sys
 from pathlib import Path
@@ -35,7 +34,6 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_pruning import PRUNING_RUNS  # noqa: E402
 from bench_signal import (  # noqa: E402  (the benchmark's own definitions of a run and its statistics)
-    EFFECTS,
     RESULTS,
     RUNS,
     _candidates,
@@ -44,7 +42,8 @@ from bench_signal import (  # noqa: E402  (the benchmark's own definitions of a 
     design,
     icc1,
     kendall_tau,
-    paired_effect,
+    pairwise_taus,
+    planted_effects,
     pooled_sd,
     recorded_runs,
     run_jobs,
@@ -67,10 +66,6 @@ def train_fused_reference(procs: int, seeds: int = len(REFERENCE_SEEDS)) -> None
              "steps": long_steps, "overrides": {}}
             for seed in range(seeds) for c in _candidates(spec)]  # fmt: skip
     run_jobs(jobs, procs, spec.objective, runs=FUSED_REFERENCE_RUNS)
-
-
-def pairwise_taus(matrix: np.ndarray) -> list[float]:
-    return [kendall_tau(matrix[:, a], matrix[:, b]) for a, b in itertools.combinations(range(matrix.shape[1]), 2)]
 
 
 def summarise() -> dict:
@@ -124,16 +119,13 @@ def fused_reference(spec, configs: list[str], settings: dict, loop_mean, fused_m
 
     def against(reference_seeds: list[int]) -> dict:
         long = table(runs, configs, reference_seeds, long_steps, "objective")
-        effects = {factor: paired_effect(table(runs, configs, reference_seeds, long_steps, key), configs, settings,
-                                         factor, a, b)
-                   for factor, (a, b, key) in EFFECTS.items()}  # fmt: skip
         return {
             "reference_fused": {"steps": long_steps, "seeds": reference_seeds, "optimizer": "fused"},
             "tau_fused_reference_seeds": pairwise_taus(long),
             "tau_references_loop_vs_fused": kendall_tau(loop_reference, long.mean(1)),
             "tau_fused_reference_fused": kendall_tau(fused_mean, long.mean(1)),
             "tau_fused_reference_loop": kendall_tau(loop_mean, long.mean(1)),
-            "effects_fused_reference": effects,
+            "effects_fused_reference": planted_effects(runs, configs, settings, reference_seeds, long_steps),
         }
 
     two = against(list(REFERENCE_SEEDS))

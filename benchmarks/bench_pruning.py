@@ -45,12 +45,13 @@ sys.path.insert(0, str(REPO))
 
 from benchmarks.bench_samplers import best_set, recorded  # noqa: E402
 from benchmarks.bench_signal import (  # noqa: E402
-    EFFECTS,
     _candidates,
     _spec,
+    describe,
     design,
     objective_value,
-    paired_effect,
+    pairwise_taus,
+    planted_effects,
     run_jobs,
 )
 from benchmarks.bench_signal import table as score_table  # noqa: E402
@@ -60,7 +61,6 @@ from search.calibration import (  # noqa: E402
     Calibration,
     agreement,
     icc1,
-    kendall_tau,
     pruning_gate,
     trial_design,
 )
@@ -252,17 +252,12 @@ def signal_of(rows: list[dict], configs: list[str], seeds: list[int], spec, cali
     today's code (signal.md's runs are older), so they re-measure its signal."""
     steps = spec.trial.steps
     final = score_table(rows, configs, seeds, steps, "objective")
-    candidates = {c.describe(): c for c in _candidates(spec)}
-    settings = {c: {n: s.choice.value for n, s in candidates[c].config.settings} for c in configs}
-    effects = {factor: paired_effect(score_table(rows, configs, seeds, steps, key), configs, settings, factor, a, b)
-               for factor, (a, b, key) in EFFECTS.items()}  # fmt: skip
+    _, settings = describe(_candidates(spec))
     return {
         "icc": icc1(final),
-        "tau_seeds": [
-            kendall_tau(final[:, a], final[:, b]) for a in range(len(seeds)) for b in range(a + 1, len(seeds))
-        ],
+        "tau_seeds": pairwise_taus(final),
         "tau_reference": calibration.budget_agreement(steps).tau,
-        "effects": effects,
+        "effects": planted_effects(rows, configs, settings, seeds, steps),
     }
 
 

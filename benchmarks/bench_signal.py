@@ -242,6 +242,19 @@ def paired_effect(matrix: np.ndarray, configs: list[str], settings: dict, factor
     return {**mean_interval(per_pair), "seeds": int(matrix.shape[1]), "compared": f"{a} - {b}"}
 
 
+def planted_effects(rows: list[dict], configs: list[str], settings: dict, seeds: list[int], steps: int) -> dict:
+    """`paired_effect` for every factor of EFFECTS, each on its own score, from these runs at `steps`."""
+    return {
+        factor: paired_effect(table(rows, configs, seeds, steps, key), configs, settings, factor, a, b)
+        for factor, (a, b, key) in EFFECTS.items()
+    }
+
+
+def pairwise_taus(matrix: np.ndarray) -> list[float]:
+    """Kendall tau between every two columns (seeds) of a (configs, seeds) matrix."""
+    return [kendall_tau(matrix[:, a], matrix[:, b]) for a, b in itertools.combinations(range(matrix.shape[1]), 2)]
+
+
 def by_choice(rows: list[dict], configs: list[str], settings: dict, budgets: dict) -> dict:
     """Mean objective of the configurations holding each factor's choice, per budget (unpaired: a first look
     that needs no matched pairs, so it works on a --configs subset too)."""
@@ -317,7 +330,7 @@ def main() -> None:
         "steps": steps,
         "objective": spec.objective.score,
         "icc": icc1(short),
-        "tau_seeds": [kendall_tau(short[:, a], short[:, b]) for a, b in itertools.combinations(range(len(seeds)), 2)],
+        "tau_seeds": pairwise_taus(short),
         "seed_sd": pooled_sd(short),
         "best": {"config": configs[int(short.mean(1).argmax())], "mean": float(short.mean(1).max())},
         "untrained_mean": float(np.mean(baseline)),
@@ -333,15 +346,9 @@ def main() -> None:
         if len(long_seeds) > 1:
             summary["tau_long_seeds"] = kendall_tau(long[:, 0], long[:, 1])
             summary["icc_long"] = icc1(long)
-    def effects(run_seeds: list[int], n_steps: int) -> dict:
-        return {
-            factor: paired_effect(table(rows, configs, run_seeds, n_steps, key), configs, settings, factor, a, b)
-            for factor, (a, b, key) in EFFECTS.items()
-        }
-
-    summary["effects"] = effects(seeds, steps)
+    summary["effects"] = planted_effects(rows, configs, settings, seeds, steps)
     if long_seeds:  # the same effects at 4x the budget: the ordering the default budget should agree with
-        summary["effects_long"] = effects(long_seeds, long_steps)
+        summary["effects_long"] = planted_effects(rows, configs, settings, long_seeds, long_steps)
     budgets = {"default": (seeds, steps), "long": (long_seeds, long_steps)}
     summary["by_choice"] = by_choice(rows, configs, settings, budgets)
     summary["seconds_per_trial"] = float(np.mean([r["seconds"] for r in rows if r["steps"] == steps]))

@@ -19,7 +19,6 @@ reliability bounds what any budget can reach: the tau between the means of two d
 
 from __future__ import annotations
 
-import itertools
 import json
 import sys
 from pathlib import Path
@@ -28,7 +27,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from arithmetic_reseed import FUSED_REFERENCE_RUNS, REFERENCE_FACTOR, WORLD, complete_seeds, taus  # noqa: E402
 from bench_pruning import PRUNING_RUNS  # noqa: E402
 from bench_signal import (  # noqa: E402  (the benchmark's own definitions of a run and its statistics)
-    EFFECTS,
     RESULTS,
     RUNS,
     _candidates,
@@ -36,7 +34,8 @@ from bench_signal import (  # noqa: E402  (the benchmark's own definitions of a 
     describe,
     icc1,
     kendall_tau,
-    paired_effect,
+    pairwise_taus,
+    planted_effects,
     recorded_runs,
     table,
 )
@@ -65,9 +64,8 @@ def budget_rows(spec, configs: list[str]) -> dict[int, tuple[list[dict], list[in
 def rung(rows: list[dict], configs: list[str], settings: dict, seeds: list[int], n_steps: int, reference) -> dict:
     """One budget: its seeds' agreement with each other and with the reference, and its effects."""
     scores = table(rows, configs, seeds, n_steps, "objective")
-    pairs = [kendall_tau(scores[:, a], scores[:, b]) for a, b in itertools.combinations(range(len(seeds)), 2)]
-    effects = {factor: paired_effect(table(rows, configs, seeds, n_steps, key), configs, settings, factor, a, b)
-               for factor, (a, b, key) in EFFECTS.items()}  # fmt: skip
+    pairs = pairwise_taus(scores)
+    effects = planted_effects(rows, configs, settings, seeds, n_steps)
     largest = max(effects, key=lambda f: effects[f]["diff"])
     out = {"steps": n_steps, "seeds": seeds, "icc": icc1(scores), "tau_seeds": pairs, "tau_seeds_min": min(pairs),
            "effects": effects, "largest_effect": largest}  # fmt: skip
