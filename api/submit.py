@@ -265,25 +265,28 @@ def cost_problems(spec: StudySpec, limits: Limits) -> list[tuple[str, str]]:
                     " data.proxy_videos_per_class, classes, duration_s, fps, height, width and sample_rate",
                 )
             )
-    budget = max(spec.clip_budgets)
+    # Clips per batch: under "video_clips" the audio clips of a cross-modal configuration come on top (K_MOD <= 2).
+    audio_on_top = spec.clip_budget_counts == "video_clips" and "MOD" in spec.factors
+    per_batch = max(spec.clip_budgets) * (2 if audio_on_top else 1)
+    budget_text = f"clip_budget {max(spec.clip_budgets)}" + (" x 2 (video_clips: audio on top)" if audio_on_top else "")
     if trial.epochs is not None and spec.data.kind == "world":
         steps = math.ceil(trial.epochs * world_videos / 2)  # worst case: K_i = 2 videos per batch
         steps_text = f"trial.epochs {trial.epochs:g} x {world_videos} videos / 2 per batch = {steps} steps"
     else:
         steps, steps_text = trial.steps, f"trial.steps {trial.steps}"
-    train_clips = budget * steps * n_trials * seeds
+    train_clips = per_batch * steps * n_trials * seeds
     calibration, calibration_text = spec.search.calibration, ""
     if calibration is not None:  # trained first: each sampled configuration at every budget and the reference
         budgets = sorted({*(calibration.budgets or [max(1, steps // 3)]), steps})
         per_configuration = sum(budgets) + (calibration.reference_steps or 4 * steps)
-        train_clips += budget * calibration.configurations * per_configuration * seeds
+        train_clips += per_batch * calibration.configurations * per_configuration * seeds
         calibration_text = (f", + calibration: search.calibration.configurations {calibration.configurations}"
                             f" x {per_configuration} steps{seeds_text}")  # fmt: skip
     if train_clips > limits.train_clips:
         problems.append(
             (
                 "trial.steps" if trial.epochs is None else "trial.epochs",
-                f"the study would train on {_si(train_clips)} clips (clip_budget {budget} x {steps_text} x"
+                f"the study would train on {_si(train_clips)} clips ({budget_text} x {steps_text} x"
                 f" search.n_trials {n_trials}{seeds_text}{calibration_text}), more than this server's limit of"
                 f" {_si(limits.train_clips)} (GDT_SEARCH_MAX_TRAIN_CLIPS); lower clip_budget, the steps,"
                 " search.n_trials, search.seeds or search.calibration",

@@ -221,6 +221,8 @@ def trial_design(spec: StudySpec) -> str:
     trial = {k: v for k, v in dump["trial"].items() if k not in ("steps", "eval_every", "seed", "checkpoint_every")}
     keys = ("clip_budget", "hyperparameters", "data", "encoders", "evaluation", "device", "objective")
     design = {k: dump[k] for k in keys} | {"trial": trial, "threads": spec.threads_per_trial}
+    if spec.clip_budget_counts != "clips":  # named only when set, so that saved calibrations keep their design
+        design["clip_budget_counts"] = spec.clip_budget_counts
     return hashlib.sha1(json.dumps(design, sort_keys=True).encode()).hexdigest()[:12]
 
 

@@ -167,6 +167,7 @@ def train_candidate(
         "config": candidate.config.describe(),
         "settings": {n: {"choice": s.choice.value, "k": s.k} for n, s in candidate.config.settings},
         "clip_budget": candidate.config.clip_budget,
+        "clip_budget_counts": candidate.config.budget_counts,
         "k_videos": candidate.config.k_videos,
         "batch_size": candidate.config.batch_size,
         "modality_pairs": asdict(candidate.config.modality_pairs),

@@ -245,6 +245,7 @@ class SearchSpace:
                 temperature=hyper["temperature"],
                 modality_pairs=modality_pairs,
                 order=tuple(self.spec.order) if self.spec.order else None,
+                budget_counts=self.spec.clip_budget_counts,
             )
             key = equivalence_key(config, hyper)
             if self.limits is not None:

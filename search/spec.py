@@ -283,6 +283,9 @@ class StudySpec(_Strict):
     factors: dict[str, FactorSearch] = Field(min_length=1)
     order: list[str] | None = None
     clip_budget: int | Annotated[list[int], Field(min_length=1)] = 64
+    # What clip_budget counts: every clip of a batch (the algebra's K), or the video encoder's clips only, so that
+    # a cross-modal configuration keeps its video-only twin's videos per batch and adds their sound to them.
+    clip_budget_counts: Literal["clips", "video_clips"] = "clips"
     modality_pairs: ModalityPairsSection = Field(default_factory=ModalityPairsSection)
     hyperparameters: dict[str, Hyper] = Field(default_factory=dict)
     data: DataSection = Field(default_factory=DataSection)  # type: ignore[valid-type]
@@ -389,7 +392,9 @@ class StudySpec(_Strict):
         # search.seeds changes what a trial's score is (a mean over n seeds); at its default of 1 it is left
         # out, so studies recorded before replicates existed still resume.
         seeds = {"seeds": self.search.seeds} if self.search.seeds != 1 else {}
-        return seeds | self.model_dump(
+        # Likewise clip_budget_counts, which exists since 2026-12: named only when it is not the default.
+        counts = {"clip_budget_counts": self.clip_budget_counts} if self.clip_budget_counts != "clips" else {}
+        return seeds | counts | self.model_dump(
             mode="json",
             include={
                 "factors",

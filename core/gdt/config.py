@@ -1,5 +1,10 @@
 """A GDT configuration: per-factor choice and K_m, temperature, and the batch clip budget.
 
+The clip budget fixes K_i, the videos per batch. It counts either every clip of the batch (the algebra's
+K = K_i prod(K_m), `budget_counts="clips"`) or only the clips the video encoder sees (`"video_clips"`: the
+audio clips that MOD adds ride along). Under "clips" a cross-modal configuration has half the videos of its
+video-only twin, so the two differ in more than the audio view; under "video_clips" they see the same videos.
+
 Construction checks everything that can be checked per factor (allowed choices, K_m against the
 choice and the value space, K_i >= 2). Whether every anchor of the resulting batch has a positive and
 a negative (lemmas 6-7) is a property of the whole batch structure; `core.gdt.validity` checks that.
@@ -13,6 +18,9 @@ from dataclasses import dataclass, field
 
 from core.errors import GDTSearchError
 from core.gdt.factors import CATALOGUE, Choice
+
+# What a clip budget counts: every clip of the batch, or the clips of the video encoder.
+BUDGET_COUNTS = ("clips", "video_clips")
 
 
 class InvalidConfiguration(GDTSearchError, ValueError):
@@ -59,13 +67,15 @@ class ModalityPairs:
 class GDTConfig:
     """Per-factor settings in sampling order (DS first), the clip budget and the temperature.
 
-    K_i, the number of videos per batch, is derived: the largest K_i with K_i * prod(K_m) <= budget.
+    K_i, the number of videos per batch, is derived: the largest K_i with K_i * prod(K_m) <= budget, where
+    with `budget_counts="video_clips"` the product leaves out K_MOD (the budget counts video clips only).
     """
 
     settings: tuple[tuple[str, FactorSetting], ...]
     clip_budget: int = 64
     temperature: float = 0.07
     modality_pairs: ModalityPairs = field(default_factory=ModalityPairs)
+    budget_counts: str = "clips"  # one of BUDGET_COUNTS
 
     @classmethod
     def build(
@@ -76,6 +86,7 @@ class GDTConfig:
         temperature: float = 0.07,
         modality_pairs: ModalityPairs | None = None,
         order: tuple[str, ...] | None = None,
+        budget_counts: str = "clips",
     ) -> GDTConfig:
         """Settings for the named factors; every other catalogue factor is off.
 
@@ -87,6 +98,10 @@ class GDTConfig:
             'DS=d(4) TS=off MOD=i(2) TR=i(2) SP=off AUG=off'
             >>> config.k_videos, config.batch_size  # K_i videos x prod(K_m) clips each, within the budget
             (4, 16)
+            >>> both = {"TR": "invariant", "MOD": "invariant"}
+            >>> twice = GDTConfig.build(both, clip_budget=16, budget_counts="video_clips")
+            >>> twice.k_videos, twice.batch_size  # the audio clips ride along: 16 video clips + 16 audio clips
+            (8, 32)
             >>> GDTConfig.build({"XX": "invariant"})
             Traceback (most recent call last):
             ...
@@ -107,16 +122,20 @@ class GDTConfig:
         if sorted(order) != sorted(CATALOGUE) or order[0] != "DS":
             raise InvalidConfiguration(f"order must list every factor once with DS first, got {order}", tuple(order))
         settings = tuple((name, FactorSetting.parse(choices.get(name, "off"))) for name in order if name != "DS")
-        return cls(settings, clip_budget, temperature, modality_pairs or ModalityPairs())
+        return cls(settings, clip_budget, temperature, modality_pairs or ModalityPairs(), budget_counts)
 
     def __post_init__(self) -> None:
+        if self.budget_counts not in BUDGET_COUNTS:
+            allowed = ", ".join(BUDGET_COUNTS)
+            raise InvalidConfiguration(f"budget_counts must be one of {allowed}, got {self.budget_counts!r}")
         if not self.temperature > 0:
             raise InvalidConfiguration(f"temperature must be > 0, got {self.temperature}")
         for name, setting in self.settings:
             _check_setting(name, setting)
         if self.k_videos < 2:
             raise InvalidConfiguration(
-                f"DS: K_i = clip_budget // prod(K_m) = {self.clip_budget} // {self.clips_per_video}"
+                f"DS: K_i = clip_budget // {self._budget_product}"
+                f" = {self.clip_budget} // {self.budgeted_clips_per_video}"
                 f" = {self.k_videos} < 2; a batch needs at least two videos (raise the clip budget"
                 " or lower K_m)",
                 ("DS",) + tuple(n for n, s in self.settings if s.k > 1),
@@ -134,9 +153,20 @@ class GDTConfig:
         return math.prod(s.k for _, s in self.settings)
 
     @property
+    def budgeted_clips_per_video(self) -> int:
+        """The clips per video that count against the clip budget: all of them, or the video encoder's."""
+        if self.budget_counts == "video_clips":
+            return self.clips_per_video // self.setting("MOD").k
+        return self.clips_per_video
+
+    @property
+    def _budget_product(self) -> str:
+        return "prod(K_m, m != MOD)" if self.budget_counts == "video_clips" else "prod(K_m)"
+
+    @property
     def k_videos(self) -> int:
         """K_i: videos per batch, the most that fit the clip budget."""
-        return self.clip_budget // self.clips_per_video
+        return self.clip_budget // self.budgeted_clips_per_video
 
     @property
     def ks(self) -> tuple[int, ...]:

@@ -122,6 +122,12 @@ def test_every_field_that_multiplies_work_is_bounded(client, field, value, limit
             "trial.steps",
             ["clip_budget 4096 x trial.steps 1000000 x search.n_trials 10000", "GDT_SEARCH_MAX_TRAIN_CLIPS"],
         ),
+        (  # 8.2e8 clips counted by the budget, under the 1e9 limit; the audio of a video-clip budget doubles it
+            {"clip_budget": 4096, "clip_budget_counts": "video_clips", "trial.steps": 10_000, "search.n_trials": 20,
+             "factors.MOD": {"choices": ["invariant", "off"]}},
+            "trial.steps",
+            ["clip_budget 4096 x 2 (video_clips: audio on top) x trial.steps 10000", "GDT_SEARCH_MAX_TRAIN_CLIPS"],
+        ),
         (  # 6.4e7 clips with one seed; every trial trains once per seed
             {"clip_budget": 64, "trial.steps": 100_000, "search.n_trials": 10, "search.seeds": 20},
             "trial.steps",

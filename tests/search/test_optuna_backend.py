@@ -257,4 +257,6 @@ def test_a_stored_study_with_another_meaning_is_not_resumed(tmp_path):
     open_study(tiny_spec(tmp_path))
     with pytest.raises(StudyMismatch, match="factors"):
         open_study(tiny_spec(tmp_path, factors={"TR": {"choices": ["invariant"]}}))
+    with pytest.raises(StudyMismatch, match="clip_budget_counts"):  # another K_i for the cross-modal rows
+        open_study(tiny_spec(tmp_path, clip_budget_counts="video_clips"))
     open_study(tiny_spec(tmp_path, search__n_trials=50))  # budget and sampler may change

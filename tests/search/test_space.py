@@ -104,6 +104,30 @@ def test_the_grid_holds_only_feasible_distinct_configurations():
         assert space.from_params(candidate.params).key == candidate.key  # params replay to the same configuration
 
 
+def test_a_video_clip_budget_pairs_each_cross_modal_configuration_with_its_video_only_twin():
+    """Under clip_budget_counts video_clips a Table 1 row and its MOD-off twin see the same videos per batch, so
+    the MOD effect compares adding the sound and nothing else; the grid keeps its 18 configurations."""
+    from search.study_presets import load_preset
+
+    counted = {rule: SearchSpace(load_preset("table1", {"clip_budget_counts": rule})).unique_feasible()
+               for rule in ("clips", "video_clips")}  # fmt: skip
+    for rule, candidates in counted.items():
+        assert len(candidates) == 18
+        by_others = {}
+        for c in candidates:
+            others = tuple((n, s) for n, s in c.settings.items() if n != "MOD")
+            by_others.setdefault(others, {})[c.settings["MOD"][0]] = c.config
+        for twins in by_others.values():
+            video_only, cross_modal = twins["off"], twins["invariant"]
+            assert cross_modal.budget_counts == rule
+            if rule == "video_clips":
+                assert cross_modal.k_videos == video_only.k_videos
+                assert cross_modal.batch_size == 2 * video_only.batch_size == 128
+            else:
+                assert 2 * cross_modal.k_videos == video_only.k_videos
+                assert cross_modal.batch_size == video_only.batch_size == 64
+
+
 def test_equivalence_keys():
     def key(choices, budget=16, pairs=None, temperature=0.07, lr=0.05):
         config = GDTConfig.build(choices, clip_budget=budget, modality_pairs=pairs, temperature=temperature)

@@ -59,6 +59,7 @@ def problems(raw: dict, overrides: dict | None = None) -> dict[str, str]:
         ({**BASE, "backend": "ray", "search": {"workers": 2}}, "search.workers", ["max_concurrent"]),
         ({**BASE, "name": "my study"}, "name", ["pattern"]),
         ({**BASE, "clip_budget": [16, 1]}, "clip_budget", [">= 2"]),
+        ({**BASE, "clip_budget_counts": "audio"}, "clip_budget_counts", ["'clips'", "'video_clips'"]),
         ({**BASE, "order": ["TS", "DS", "MOD", "TR", "SP", "AUG"]}, "order", ["DS first"]),
         ({**BASE, "search": {"n_trials": None}, "hyperparameters": {"lr": {"low": 0.01, "high": 0.1}}},
          "search.n_trials", ["continuous"]),

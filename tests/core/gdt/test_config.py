@@ -1,4 +1,5 @@
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -14,6 +15,25 @@ def test_k_videos_is_derived_from_the_clip_budget():
     assert config.batch_size == 64
     assert config.ks == (8, 2, 2, 2, 1, 1)
     assert config.factor_names == ("DS", "TS", "MOD", "TR", "SP", "AUG")
+
+
+def test_a_budget_of_video_clips_gives_a_cross_modal_configuration_its_video_only_twins_videos():
+    shared = {"TS": "invariant", "TR": "distinctive"}
+    video_only = GDTConfig.build(shared, clip_budget=64)
+    cross_modal = GDTConfig.build({**shared, "MOD": "invariant"}, clip_budget=64, budget_counts="video_clips")
+    assert cross_modal.k_videos == video_only.k_videos == 16
+    assert cross_modal.batch_size == 2 * video_only.batch_size == 128  # 64 video clips, and their 64 audio clips
+    # Every clip counts under the default: the cross-modal one has half the videos.
+    assert GDTConfig.build({**shared, "MOD": "invariant"}, clip_budget=64).k_videos == 8
+    # Without MOD the two rules agree.
+    assert GDTConfig.build(shared, clip_budget=64, budget_counts="video_clips") == replace(
+        video_only, budget_counts="video_clips"
+    )
+    assert GDTConfig.build(shared, clip_budget=64, budget_counts="video_clips").k_videos == 16
+    with pytest.raises(InvalidConfiguration, match="budget_counts must be one of clips, video_clips"):
+        GDTConfig.build(shared, budget_counts="audio_clips")
+    with pytest.raises(InvalidConfiguration, match=r"K_i = clip_budget // prod\(K_m, m != MOD\) = 7 // 4"):
+        GDTConfig.build({**shared, "MOD": "invariant"}, clip_budget=7, budget_counts="video_clips")
 
 
 def test_unlisted_factors_are_off():
