@@ -34,6 +34,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_pruning import PRUNING_RUNS  # noqa: E402
 from bench_signal import (  # noqa: E402  (the benchmark's own definitions of a run and its statistics)
+    CLIPS_RULE,
     RESULTS,
     RUNS,
     _candidates,
@@ -60,16 +61,16 @@ def train_fused_reference(procs: int, seeds: int = len(REFERENCE_SEEDS)) -> None
     """The 4x-budget runs of every configuration under today's (fused) AdamW, with bench_signal's own job and
     runner: seeds 0 .. seeds - 1 (bench_signal's two long seeds, and more to steady the reference), one torch
     thread per process, appended to FUSED_REFERENCE_RUNS (resumable)."""
-    spec = _spec(WORLD)
+    spec = _spec(WORLD, CLIPS_RULE)
     fingerprint, long_steps = design(spec), spec.trial.steps * REFERENCE_FACTOR
     jobs = [{"design": fingerprint, "world_seed": WORLD, "config": c.describe(), "params": c.params, "seed": seed,
-             "steps": long_steps, "overrides": {}}
+             "steps": long_steps, "overrides": CLIPS_RULE}
             for seed in range(seeds) for c in _candidates(spec)]  # fmt: skip
     run_jobs(jobs, procs, spec.objective, runs=FUSED_REFERENCE_RUNS)
 
 
 def summarise() -> dict:
-    spec = _spec(WORLD)
+    spec = _spec(WORLD, CLIPS_RULE)
     steps = spec.trial.steps
     configs, settings = describe(_candidates(spec))
     loop_runs, fused_runs = recorded_runs(spec, RUNS), recorded_runs(spec, PRUNING_RUNS)

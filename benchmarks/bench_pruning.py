@@ -385,10 +385,10 @@ def write_markdown(summary: dict) -> None:
         "",
         "## The same runs as signal.md reads them",
         "",
-        "These are the default trial as today's code trains it (fused AdamW; `signal.md`'s runs used torch's"
-        f" per-tensor loop): ICC {sig['icc']:.2f}, Kendall tau between seeds"
-        f" {' / '.join(f'{t:.2f}' for t in sig['tau_seeds'])}, tau against the {cal['reference_steps']}-step"
-        f" reference {sig['tau_reference']:.2f} (that reference was trained with the loop); effects {effects}"
+        "These runs' final scores, read as `signal.md` reads its own (runs from different sessions' CPUs differ"
+        f" by about a seed sd: compare `signal.md`): ICC {sig['icc']:.2f}, Kendall tau between seeds"
+        f" {' / '.join(f'{t:.2f}' for t in sig['tau_seeds'])}, tau against bench_signal's"
+        f" {cal['reference_steps']}-step runs {sig['tau_reference']:.2f}; effects {effects}"
         " (TR on the reversal-pair classes).",
     ]
     ungated = {n: r for n, r in summary["replays"].items() if not r["gated"]}

@@ -64,6 +64,11 @@ EFFECTS = {
 }
 
 
+# The table1 preset counted every clip against its clip budget until 2026-12-02 (then: video_clips). The analyses
+# of runs recorded under that rule (arithmetic_reseed, budget_ladder, heldout_worlds) pin it with this override.
+CLIPS_RULE = {"clip_budget_counts": "clips"}
+
+
 def _spec(world_seed: int, overrides: dict | None = None):
     from search.study_presets import load_preset
 
@@ -82,7 +87,9 @@ def design(spec) -> str:
     # The loss's hyper-parameters (temperature) live outside the TrialSpec; named only when set, so that the
     # fingerprints of runs recorded before they counted stay the same.
     hyper = f" {sorted(spec.hyperparameters.items())}" if spec.hyperparameters else ""
-    return hashlib.sha1(f"{trial!r} {spec.clip_budget}{hyper}".encode()).hexdigest()[:12]
+    # Likewise what the clip budget counts: it gives the cross-modal configurations another K_i.
+    counts = f" {spec.clip_budget_counts}" if spec.clip_budget_counts != "clips" else ""
+    return hashlib.sha1(f"{trial!r} {spec.clip_budget}{counts}{hyper}".encode()).hexdigest()[:12]
 
 
 def objective_value(run: dict, objective) -> float:
@@ -171,9 +178,21 @@ def _run_one(job: dict) -> dict:
         "n_test": scores.n_test,
         "seconds": time.perf_counter() - started,
         "threads": result.environment["torch_threads"],
+        # The same trial scores differently on another CPU's kernels (a seed sd's worth): runs from different
+        # machines are not common random numbers, so each run says where it ran.
+        "cpu": cpu_model(),
         **({"eval_every": eval_every, "intermediate": intermediate, "trained_seconds": trained_seconds}
            if eval_every else {}),  # fmt: skip
     }
+
+
+def cpu_model() -> str:
+    """The CPU's model name (Linux), else what the platform says."""
+    try:
+        with open("/proc/cpuinfo") as info:
+            return next(line.split(":", 1)[1].strip() for line in info if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or platform.machine()
 
 
 def _key(run: dict) -> tuple:

@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from arithmetic_reseed import FUSED_REFERENCE_RUNS, REFERENCE_FACTOR, WORLD, complete_seeds, taus  # noqa: E402
 from bench_pruning import PRUNING_RUNS  # noqa: E402
 from bench_signal import (  # noqa: E402  (the benchmark's own definitions of a run and its statistics)
+    CLIPS_RULE,
     RESULTS,
     RUNS,
     _candidates,
@@ -76,7 +77,7 @@ def rung(rows: list[dict], configs: list[str], settings: dict, seeds: list[int],
 
 
 def summarise() -> dict:
-    spec = _spec(WORLD)
+    spec = _spec(WORLD, CLIPS_RULE)
     configs, settings = describe(_candidates(spec))
     budgets = budget_rows(spec, configs)
     long_steps = REFERENCE_FACTOR * spec.trial.steps

@@ -24,6 +24,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_signal import (  # noqa: E402  (the benchmark's own definitions of a run, a pair and an interval)
+    CLIPS_RULE,
     EFFECTS,
     RESULTS,
     RUNS,
@@ -40,7 +41,7 @@ from bench_signal import (  # noqa: E402  (the benchmark's own definitions of a 
 
 def world_differences(world: int) -> tuple[dict[str, np.ndarray], dict]:
     """Per factor, the per-pair differences on one world at its preset's default budget, and what they rest on."""
-    spec = _spec(world)
+    spec = _spec(world, CLIPS_RULE)
     fingerprint, steps = design(spec), spec.trial.steps
     rows = [r for r in recorded_runs(spec) if r["steps"] == steps]
     configs, settings = describe(_candidates(spec))

@@ -26,6 +26,10 @@ STUDY_PRESETS: dict[str, dict[str, Any]] = {
             "AUG": {"choices": ["invariant"]},
         },
         "clip_budget": 64,
+        # 64 video clips per batch, the audio on top: a cross-modal row sees its video-only twin's videos, so MOD's
+        # effect is the sound alone. Counting every clip instead halves the AV rows' videos; then the 600-step
+        # ranking agreed with the 2400-step one at tau 0.53, and at 0.78 with this rule (modality_budget.md).
+        "clip_budget_counts": "video_clips",
         # No pruner: one acts only at steps the study's own calibration lets it (search.calibration), and the main
         # job's 10 minutes leave no room for a calibration. pruning.md calibrated this world's trial: from step 200.
         "trial": {"steps": 600},

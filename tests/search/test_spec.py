@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -148,8 +149,8 @@ def test_presets_are_valid_and_cover_table_1():
         candidate = space.from_params(params)
         assert candidate.key in keys, row
         paper = preset(f"iccv-{row}", 64)
-        if modality == "V":
-            assert candidate.config == paper, row
+        if modality == "V":  # a video-only row is the same configuration whatever the clip budget counts
+            assert candidate.config == replace(paper, budget_counts=candidate.config.budget_counts), row
         else:
             assert paper.setting("AUG").choice.value == "off" and candidate.config.setting("AUG").k == 2, row
     assert ModalityPairs() == space.unique_feasible()[0].modality_pairs
