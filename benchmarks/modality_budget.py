@@ -38,17 +38,13 @@ from bench_signal import (  # noqa: E402  (the benchmark's own definitions of a 
     _spec,
     describe,
     design,
-    icc1,
     kendall_tau,
-    pairwise_taus,
-    planted_effects,
     recorded_runs,
     run_jobs,
     table,
 )
 from bench_signal import RUNS as SIGNAL_RUNS  # noqa: E402
-
-from search.calibration import agreement  # noqa: E402
+from budget_ladder import rung  # noqa: E402  (one budget's statistics: ICC, taus, effects, tau vs a reference)
 
 RUNS = RESULTS / "modality_budget_runs.jsonl"
 RULES = ("clips", "video_clips")
@@ -76,14 +72,6 @@ def _runs(spec, path: Path, steps: int) -> list[dict]:
     return [r for r in recorded_runs(spec, path) if r["steps"] == steps] if path.exists() else []
 
 
-def grid_statistics(rows: list[dict], configs: list[str], settings: dict, seeds: list[int], steps: int) -> dict:
-    scores = table(rows, configs, seeds, steps, "objective")
-    effects = planted_effects(rows, configs, settings, seeds, steps)
-    return {"steps": steps, "seeds": seeds, "icc": icc1(scores), "tau_seeds": pairwise_taus(scores),
-            "effects": effects, "largest_effect": max(effects, key=lambda f: effects[f]["diff"]),
-            "mean": float(scores.mean())}  # fmt: skip
-
-
 def world0_rule(rule: str) -> dict:
     """One rule on world 0: the default budget's statistics, the 4x run's, and how the two rankings agree."""
     spec = _rule_spec(WORLD, rule)
@@ -97,11 +85,10 @@ def world0_rule(rule: str) -> dict:
     long_seeds = complete_seeds(long_rows, configs, long_steps)
     if len(short_seeds) < 2 or len(long_seeds) < 2:
         raise SystemExit(f"{rule}: not every configuration has 2 seeds at {steps} and {long_steps} steps yet")
-    short = grid_statistics(short_rows, configs, settings, short_seeds, steps)
-    long = grid_statistics(long_rows, configs, settings, long_seeds, long_steps)
+    long_mean = table(long_rows, configs, long_seeds, long_steps, "objective").mean(1)
+    short = rung(short_rows, configs, settings, short_seeds, steps, long_mean)
+    long = rung(long_rows, configs, settings, long_seeds, long_steps, None)
     short_mean = table(short_rows, configs, short_seeds, steps, "objective").mean(1)
-    against = agreement(short_mean, table(long_rows, configs, long_seeds, long_steps, "objective").mean(1))
-    short["tau_reference"] = {"tau": against.tau, "low": against.low, "high": against.high}
     # Like for like across the rules: against the mean of the 4x run's first two seeds only.
     two = table(long_rows, configs, long_seeds[:2], long_steps, "objective").mean(1)
     short["tau_reference_two_seeds"] = kendall_tau(short_mean, two)
@@ -115,7 +102,7 @@ def heldout(world: int) -> dict | None:
     seeds = complete_seeds(rows, configs, spec.trial.steps)
     if len(seeds) < 2:
         return None
-    out = grid_statistics(rows, configs, settings, seeds, spec.trial.steps)
+    out = rung(rows, configs, settings, seeds, spec.trial.steps, None)
     cost = {kind: statistics.mean(r["seconds"] for r in rows if ("MOD=i" in r["config"]) == (kind == "cross-modal"))
             for kind in ("video-only", "cross-modal")}  # fmt: skip
     return {"world_seed": world, **out, "seconds_per_trial": cost}
