@@ -15,7 +15,9 @@ the baseline. Reported, for the study's objective:
   configurations that differ only in that factor (same seed), with a 95 % t-interval over the pairs
   (each pair's difference averaged over seeds first: the pairs are the independent units). TR is scored
   on the world's reversal-pair classes (the proxy's linear probe restricted to them), where TR matters.
-  `effects_long`: the same at 4x the budget (the long seeds).
+  `effects_long`: the same at 4x the budget (the long seeds). `largest_effect` names the largest of them.
+- `effects_common` (and `effects_common_long`): every factor on the objective over all classes, TR too, as
+  the papers rank their effects on one accuracy; `largest` with its margin over the runner-up.
 - `main_job_seconds`: `gdt-search run --preset table1` end to end (a fresh SQLite database).
 
 Runs are appended to `benchmarks/results/signal_runs.jsonl` and skipped when already there, so an
@@ -269,6 +271,29 @@ def planted_effects(rows: list[dict], configs: list[str], settings: dict, seeds:
     }
 
 
+def common_differences(rows: list[dict], configs: list[str], settings: dict, seeds: list[int], steps: int) -> dict:
+    """Per factor of EFFECTS, its per-pair differences on the study objective over all classes, TR included.
+
+    The papers rank their effects on one accuracy (HMDB-51 top-1); `planted_effects` scores TR on the
+    reversal-pair classes only, where it is detectable but not on the others' scale."""
+    matrix = table(rows, configs, seeds, steps, "objective")
+    return {f: pair_differences(matrix, configs, settings, f, a, b) for f, (a, b, _) in EFFECTS.items()}
+
+
+def ranked_effects(per_pair: dict[str, np.ndarray], seeds: int | None) -> dict:
+    """Each factor's effect from its per-pair differences, which is the largest, and its margin over the runner-up:
+    a Welch interval between the two sets of per-pair differences (approximate: the sets share configurations)."""
+    if min(len(d) for d in per_pair.values()) < 2:  # a --configs subset without two matched pairs per factor
+        return {}
+    effects = {f: {**mean_interval(d), **({"seeds": seeds} if seeds else {}),
+                   "compared": f"{EFFECTS[f][0]} - {EFFECTS[f][1]}"} for f, d in per_pair.items()}  # fmt: skip
+    first, second = sorted(effects, key=lambda f: -effects[f]["diff"])[:2]
+    margin = stats.ttest_ind(per_pair[first], per_pair[second], equal_var=False).confidence_interval(0.95)
+    return {"effects": effects, "largest": first, "runner_up": second,
+            "margin": effects[first]["diff"] - effects[second]["diff"],
+            "margin_ci_low": float(margin.low), "margin_ci_high": float(margin.high)}  # fmt: skip
+
+
 def pairwise_taus(matrix: np.ndarray) -> list[float]:
     """Kendall tau between every two columns (seeds) of a (configs, seeds) matrix."""
     return [kendall_tau(matrix[:, a], matrix[:, b]) for a, b in itertools.combinations(range(matrix.shape[1]), 2)]
@@ -366,8 +391,12 @@ def main() -> None:
             summary["tau_long_seeds"] = kendall_tau(long[:, 0], long[:, 1])
             summary["icc_long"] = icc1(long)
     summary["effects"] = planted_effects(rows, configs, settings, seeds, steps)
+    summary["largest_effect"] = max(summary["effects"], key=lambda f: summary["effects"][f]["diff"])
+    summary["effects_common"] = ranked_effects(common_differences(rows, configs, settings, seeds, steps), len(seeds))
     if long_seeds:  # the same effects at 4x the budget: the ordering the default budget should agree with
         summary["effects_long"] = planted_effects(rows, configs, settings, long_seeds, long_steps)
+        common_long = common_differences(rows, configs, settings, long_seeds, long_steps)
+        summary["effects_common_long"] = ranked_effects(common_long, len(long_seeds))
     budgets = {"default": (seeds, steps), "long": (long_seeds, long_steps)}
     summary["by_choice"] = by_choice(rows, configs, settings, budgets)
     summary["seconds_per_trial"] = float(np.mean([r["seconds"] for r in rows if r["steps"] == steps]))
@@ -392,6 +421,25 @@ def previous_main_job(summary: dict, fingerprint: str) -> float | None:
     path = RESULTS / f"{result_name(summary)}.json"
     previous = json.loads(path.read_text()) if path.exists() else {}
     return previous.get("main_job_seconds") if previous.get("main_job_design") == fingerprint else None
+
+
+def common_effect_lines(summary: dict) -> list[str]:
+    """signal.md's table of every effect on the objective over all classes (`common_differences`, `ranked_effects`)."""
+    budgets = [(summary["steps"], summary.get("effects_common")),
+               (summary.get("long_steps"), summary.get("effects_common_long"))]  # fmt: skip
+    budgets = [(n_steps, common) for n_steps, common in budgets if common]
+    if not budgets:
+        return []
+    lines = ["", "Every effect on the objective over all classes (TR too; the papers rank their effects on one "
+             "accuracy), and the largest one's margin over the runner-up (Welch 95 % CI, approximate):", "",
+             f"| budget | {' | '.join(EFFECTS)} | largest | margin over the runner-up |",
+             "|---" * (len(EFFECTS) + 3) + "|"]  # fmt: skip
+    interval = "{diff:+.3f} [{ci_low:+.3f}, {ci_high:+.3f}]".format
+    for n_steps, common in budgets:
+        cells = " | ".join(interval(**v) for v in common["effects"].values())
+        margin = interval(diff=common["margin"], ci_low=common["margin_ci_low"], ci_high=common["margin_ci_high"])
+        lines.append(f"| {n_steps} | {cells} | {common['largest']} | {margin} over {common['runner_up']} |")
+    return lines
 
 
 def write(summary: dict, rows: list[dict], configs: list[str], seeds: list[int], steps: int) -> None:
@@ -426,6 +474,8 @@ def write(summary: dict, rows: list[dict], configs: list[str], seeds: list[int],
           f"| {v['pairs']} x {v.get('seeds', '-')} |"
           for n_steps, effects in [(summary["steps"], e), (summary.get("long_steps"), summary.get("effects_long", {}))]
           for f, v in effects.items()),  # fmt: skip
+        f"\nLargest effect as scored above: {summary['largest_effect']}.",
+        *common_effect_lines(summary),
         "",
         f"Best: `{summary['best']['config']}` ({summary['best']['mean']:.3f}).",
         "",
