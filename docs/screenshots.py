@@ -29,6 +29,7 @@ DOCS = Path(__file__).resolve().parent
 
 
 def save(page, path: Path) -> None:
+    page.wait_for_timeout(500)  # the progress bar's CSS transition (0.3 s) ends first
     png = Image.open(io.BytesIO(page.screenshot(full_page=True))).convert("RGB")
     png.quantize(256, method=Image.Quantize.MEDIANCUT).save(path, optimize=True)
     print(f"{path}: {png.size[0]} x {png.size[1]}, {path.stat().st_size // 1024} KB")

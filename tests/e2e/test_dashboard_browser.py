@@ -181,6 +181,16 @@ def test_the_effects_panel_draws_each_paired_effect_with_its_interval(sqlite_url
         assert lines[1].startswith("1 steps: τ −0.33") and lines[2].startswith("2 steps: τ +1.00")
         assert lines[3] == "intermediate at step 1: τ +1.00 [+1.00, +1.00] vs the final scores"
         assert lines[-1] == "pruner 'median' acts at steps 1 (calibrated)"
+        # A panel with nothing to draw says why, inside the panel: the longest message (no intermediate values
+        # were recorded here) wraps rather than running off both sides.
+        messages = page.eval_on_selector_all(".plot", """divs => divs.filter(d => d.querySelector("p.message")).map(d => {
+            const panel = d.getBoundingClientRect(), range = document.createRange();
+            range.selectNodeContents(d.querySelector("p.message"));
+            const text = range.getBoundingClientRect();
+            return [d.id, text.left >= panel.left && text.right <= panel.right && text.bottom <= panel.bottom];
+        })""")  # fmt: skip
+        assert ["plot-curves", True] in messages and all(inside for _, inside in messages), messages
+        assert "only when trial.eval_every is set" in page.text_content("#plot-curves")
         seen.assert_clean()
         screenshot(page, tmp_path / "dashboard-effects.png")
 

@@ -162,10 +162,11 @@ export function legend(c, entries) {
   c.svg.append(g);
 }
 
-// A message in the middle of an empty panel.
+// A message in the middle of an empty panel: HTML rather than SVG text, so that a long one wraps inside the
+// panel instead of running off both its sides.
 export function message(div, text) {
-  const width = Math.max(280, div.clientWidth || 600), height = Math.max(160, div.clientHeight || 340);
-  const svg = node("svg", { width, height, viewBox: `0 0 ${width} ${height}`, class: "chart" });
-  svg.append(node("text", { x: width / 2, y: height / 2, "text-anchor": "middle", class: "message" }, text));
-  div.replaceChildren(svg);
+  const p = document.createElement("p");
+  p.className = "message";
+  p.textContent = text;
+  div.replaceChildren(p);
 }
