@@ -119,6 +119,10 @@ def test_a_running_study_is_drawn_live_and_every_panel_shows_its_data(served, co
     assert seeds == [f"{s['values'][0]:.3f}" for s in trial["replay"]["seeds"]] and len(seeds) == 2
     configuration = page.text_content("#trial-configuration")
     assert all(f"{s['choice']} (K = {s['k']})" in configuration for s in trial["replay"]["settings"].values())
+    shown = dict(page.eval_on_selector_all("#trial-configuration tr", "rows => rows.map(r => [r.cells[0].textContent,"
+                                           " r.cells[1].textContent])"))  # fmt: skip
+    optimizer = trial["replay"]["trial_spec"]["train"]["optimizer"]
+    assert shown["optimizer"] == optimizer and ("momentum" in shown) == (optimizer == "sgd")  # only SGD reads it
     assert f"{trial['scores']['r_at_1']:.3f}" in page.text_content("#trial-scores")
     invariance = page.eval_on_selector_all("#trial-invariance tbody th", "ths => ths.map(th => th.textContent)")
     assert set(invariance) == set(trial["invariance"])
@@ -183,7 +187,8 @@ def test_the_effects_panel_draws_each_paired_effect_with_its_interval(sqlite_url
         assert lines[-1] == "pruner 'median' acts at steps 1 (calibrated)"
         # A panel with nothing to draw says why, inside the panel: the longest message (no intermediate values
         # were recorded here) wraps rather than running off both sides.
-        messages = page.eval_on_selector_all(".plot", """divs => divs.filter(d => d.querySelector("p.message")).map(d => {
+        messages = page.eval_on_selector_all(".plot", """divs => divs
+          .filter(d => d.querySelector("p.message")).map(d => {
             const panel = d.getBoundingClientRect(), range = document.createRange();
             range.selectNodeContents(d.querySelector("p.message"));
             const text = range.getBoundingClientRect();

@@ -38,7 +38,12 @@ function renderSummary(trial, study) {
 function renderConfiguration(trial) {
   const replay = trial.replay || {};
   const pairs = Object.entries(replay.settings || {}).map(([factor, s]) => [factor, `${s.choice} (K = ${s.k})`]);
-  for (const [name, value] of Object.entries(replay.hyper || {})) pairs.push([name, String(value)]);
+  const optimizer = replay.trial_spec?.train?.optimizer;
+  if (optimizer) pairs.push(["optimizer", optimizer]);
+  for (const [name, value] of Object.entries(replay.hyper || {})) {
+    if (name === "momentum" && optimizer && optimizer !== "sgd") continue; // SGD's; AdamW does not read it
+    pairs.push([name, String(value)]);
+  }
   for (const key of ["clip_budget", "k_videos", "batch_size"]) if (replay[key] !== undefined) pairs.push([key, String(replay[key])]);
   if (!pairs.length) for (const [name, value] of Object.entries(trial.params)) pairs.push([name, String(value)]);
   document.getElementById("configuration-note").textContent = replay.settings ? "" : "searched parameters (not trained)";
