@@ -391,7 +391,8 @@ def main() -> None:
             summary["tau_long_seeds"] = kendall_tau(long[:, 0], long[:, 1])
             summary["icc_long"] = icc1(long)
     summary["effects"] = planted_effects(rows, configs, settings, seeds, steps)
-    summary["largest_effect"] = max(summary["effects"], key=lambda f: summary["effects"][f]["diff"])
+    measured = [f for f, e in summary["effects"].items() if not math.isnan(e["diff"])]  # a subset may lack pairs
+    summary["largest_effect"] = max(measured, key=lambda f: summary["effects"][f]["diff"], default=None)
     summary["effects_common"] = ranked_effects(common_differences(rows, configs, settings, seeds, steps), len(seeds))
     if long_seeds:  # the same effects at 4x the budget: the ordering the default budget should agree with
         summary["effects_long"] = planted_effects(rows, configs, settings, long_seeds, long_steps)
