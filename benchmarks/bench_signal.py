@@ -332,6 +332,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--long-seeds", type=int, default=2)
     parser.add_argument("--long-factor", type=int, default=4)
+    parser.add_argument("--long-steps", type=int, help="the long budget (default: --long-factor x the trial's steps)")
     parser.add_argument("--procs", type=int, default=2)
     parser.add_argument("--skip-main-job", action="store_true")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -349,7 +350,7 @@ def main() -> None:
     if args.configs:  # spread over the space rather than its first corner
         candidates = [candidates[i] for i in np.linspace(0, len(candidates) - 1, args.configs).round().astype(int)]
     steps = spec.trial.steps
-    long_steps = steps * args.long_factor
+    long_steps = args.long_steps or steps * args.long_factor
     seeds, long_seeds = list(range(args.seeds)), list(range(args.long_seeds))
     configs, settings = describe(candidates)
 
