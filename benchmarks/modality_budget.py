@@ -97,13 +97,15 @@ def world0_rule(rule: str) -> dict:
 
 def heldout(world: int) -> dict | None:
     spec = _rule_spec(world, "video_clips")
-    configs, settings = describe(_candidates(spec))
+    candidates = _candidates(spec)
+    configs, settings = describe(candidates)
+    cross_modal = {c.describe() for c in candidates if _cross_modal(c)}
     rows = _runs(spec, RUNS, spec.trial.steps)
     seeds = complete_seeds(rows, configs, spec.trial.steps)
     if len(seeds) < 2:
         return None
     out = rung(rows, configs, settings, seeds, spec.trial.steps, None)
-    cost = {kind: statistics.mean(r["seconds"] for r in rows if ("MOD=i" in r["config"]) == (kind == "cross-modal"))
+    cost = {kind: statistics.mean(r["seconds"] for r in rows if (r["config"] in cross_modal) == (kind == "cross-modal"))
             for kind in ("video-only", "cross-modal")}  # fmt: skip
     return {"world_seed": world, **out, "seconds_per_trial": cost}
 
