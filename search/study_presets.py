@@ -31,17 +31,16 @@ STUDY_PRESETS: dict[str, dict[str, Any]] = {
         # ranking agreed with the 2400-step one at tau 0.53, and at 0.78 with this rule (modality_budget.md).
         "clip_budget_counts": "video_clips",
         # No pruner: one acts only at steps the study's own calibration lets it (search.calibration), and the main
-        # job's 10 minutes leave no room for a calibration. pruning.md calibrated this world's trial: from step 200.
-        "trial": {"steps": 600},
-        # The mean of R@1 and the linear probe: over the 18 configurations (signal.md, signal_world1.md) it
-        # ranks more stably than either alone (Kendall tau between seeds >= 0.63 on world 0 and 0.64 on
-        # world 1; the probe 0.53 / 0.58, R@1 0.68 / 0.51) and shows the cross-modal gain that a 4x longer
-        # training ends with (MOD invariant - off above zero on both worlds; the probe's interval crosses it).
-        # On world 2, held out, MOD's interval touches zero: +0.033 [-0.002, +0.067] (signal_world2.md).
+        # job's 10 minutes leave no room for a calibration (pruning.md calibrates this world's trial).
+        # 900 steps: at 600 time reversal's effect on its reversal pairs still matched sound's (+0.126 vs +0.111),
+        # at 900 sound's is the largest, as at 4x the budget (signal.md; docs/world.md has the ladder).
+        "trial": {"steps": 900},
+        # The mean of R@1 and the linear probe, chosen at an earlier default on worlds 0 and 1 (docs/world.md): it
+        # ranked the 18 configurations more stably than either alone (Kendall tau between seeds >= 0.63 and 0.64;
+        # the probe 0.53 / 0.58, R@1 0.68 / 0.51) and showed the cross-modal gain a 4x longer training ends with.
         "objective": {"score": "weighted", "weights": {"r_at_1": 0.5, "linear_top1": 0.5}},
-        # 8 of the 18 configurations: with the cross-modal rows' 128-clip batches 10 took 332 s on a fast day of this
-        # 2-core machine, whose speed varies ~2.5x, and 8 keep slow days nearer 10 minutes; in every one of 10
-        # searches replayed on the recorded runs TPE had trained one of the best set by its 5th (samplers.md).
+        # 8 of the 18 configurations: at 900 steps the main job took 311 s on a fast hour of this 2-core machine,
+        # whose speed varies ~2.5x, so 8 keep slow hours near the 10 minutes (signal.json, main_job_seconds).
         "search": {"sampler": "tpe", "n_trials": 8, "n_startup_trials": 4, "workers": 2},
     },
     # Every factor of the catalogue with every choice it allows, K_m ranges, playback speed, the intra-modal
