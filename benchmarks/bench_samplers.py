@@ -14,6 +14,10 @@ seeds (one noisy measurement, as a study with search.seeds 1 sees it). Reported,
 - `wasted_proposal_share`: proposals that trained nothing (duplicates, infeasible) over all proposals
   after the sampler's start-up trials.
 
+- `expectation`: the mean of trials_to_best over `--expectation-seeds` searches run until they reach the best
+  set, with its 95 % interval, for TPE and GP at each start-up count in `--startups`, each paired with random
+  search on the same search seed (their start-up draws are random search's), and the bound that start-up sets.
+
 Pruning is `bench_pruning.py`'s (runs with intermediate scores; it writes `pruning_saving`).
 Results go to benchmarks/results/samplers.json and .md; the headline keys (trials_to_best, random_expected,
 wasted_proposal_share) also into search.json. Another world's (`--world-seed N`, recorded by
@@ -28,6 +32,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import statistics
 import sys
 from pathlib import Path
@@ -39,7 +44,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from benchmarks.bench_signal import RUNS, _spec, design, objective_value  # noqa: E402
-from search.intervals import welch_p  # noqa: E402
+from search.intervals import estimate, welch_p  # noqa: E402
 from search.optuna_backend import make_sampler, steer  # noqa: E402
 from search.space import SearchSpace, data_limits  # noqa: E402
 
@@ -67,10 +72,28 @@ def best_set(table: dict[str, list[float]]) -> tuple[str, set[str]]:
     return best, same
 
 
+def startup_bound(n: int, m: int, startup: int) -> float:
+    """The fewest trained configurations any sampler needs on average to reach a set of `m` of `n` when its first
+    `startup` proposals are uniform draws without replacement: a perfect model hits the set with its next one.
+    The expectation is the sum over k = 0 .. startup of P(the first k draws all miss the set)."""
+    total, miss = 0.0, 1.0
+    for k in range(startup + 1):
+        total += miss
+        miss *= max(n - m - k, 0) / (n - k) if k < n else 0.0
+    return total
+
+
+def expected_trials(spec, space, table, targets, sampler: str, startup: int, seeds: int) -> list[int]:
+    """Trained configurations until the best set, per search seed, each search run until it gets there."""
+    runs = (search(spec, space, table, targets, sampler, s, startup, len(table), stop_when_reached=True)
+            for s in range(seeds))  # fmt: skip
+    return [run["reached_after"] for run in runs]
+
+
 def search(spec, space: SearchSpace, table: dict[str, list[float]], targets: set[str], sampler: str,
-           search_seed: int, startup: int, budget: int) -> dict:  # fmt: skip
-    """One search over the table to `budget` trained configurations (the preset's n_trials): when it first
-    trained one in `targets`, and how many of its proposals trained nothing."""
+           search_seed: int, startup: int, budget: int, stop_when_reached: bool = False) -> dict:  # fmt: skip
+    """One search over the table to `budget` trained configurations (the preset's n_trials), or until it trains
+    one in `targets` (`stop_when_reached`): when it first trained one there, and how many proposals trained nothing."""
     run_spec = spec.model_copy(update={"search": spec.search.model_copy(
         update={"sampler": sampler, "seed": search_seed, "n_startup_trials": startup})})  # fmt: skip
     study = optuna.create_study(direction="maximize", sampler=make_sampler(run_spec))
@@ -97,6 +120,8 @@ def search(spec, space: SearchSpace, table: dict[str, list[float]], targets: set
         study.tell(trial, trained[config])
         if config in targets and reached is None:
             reached = len(trained)
+            if stop_when_reached:
+                break
     return {"reached_after": reached, "trained": len(trained), "proposals": proposals,
             "wasted_after_startup": wasted_after_startup, "proposals_after_startup": after_startup}  # fmt: skip
 
@@ -106,8 +131,15 @@ def main() -> None:
     parser.add_argument("--world-seed", type=int, default=0)
     parser.add_argument("--steps", type=int, help="the recorded budget to search over (default: the preset's)")
     parser.add_argument("--search-seeds", type=int, default=10)
-    parser.add_argument("--startup", type=int, default=3, help="n_startup_trials of TPE and GP")
+    parser.add_argument("--startup", type=int, help="n_startup_trials of TPE and GP (default: the preset's)")
     parser.add_argument("--budget", type=int, help="trained configurations per search (default: the preset's n_trials)")
+    parser.add_argument(
+        "--expectation-seeds",
+        type=int,
+        default=200,
+        help="search seeds per sampler for the expected trials to the best set (0: skip)",
+    )
+    parser.add_argument("--startups", default="1,2,3,4", help="n_startup_trials of TPE and GP in the expectation")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.ERROR)
@@ -115,6 +147,7 @@ def main() -> None:
     preset = _spec(args.world_seed)
     args.steps = args.steps or preset.trial.steps
     args.budget = args.budget or preset.search.n_trials
+    args.startup = preset.search.n_startup_trials if args.startup is None else args.startup
     spec, table = recorded(args.world_seed, args.steps)
     space = SearchSpace(spec, data_limits(spec))
     feasible = {c.describe() for c in space.unique_feasible()}
@@ -139,6 +172,7 @@ def main() -> None:
         }
         print(sampler, samplers[sampler], flush=True)
     random_expected = (n + 1) / (m + 1)
+    expectation = expectations(spec, space, table, targets, args) if args.expectation_seeds else None
     result = {
         "configurations": n,
         "best": best,
@@ -147,6 +181,7 @@ def main() -> None:
         "trials_to_best": {s: v["trials_to_best"] for s, v in samplers.items()},
         "wasted_proposal_share": {s: v["wasted_proposal_share"] for s, v in samplers.items()},
         "samplers": samplers,
+        "expectation": expectation,
         "settings": {
             "world_seed": args.world_seed,
             "steps": args.steps,
@@ -160,15 +195,16 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     # Another world's replay goes beside the default's (samplers_world2.*) and leaves search.json's headline alone.
     name = f"samplers_world{args.world_seed}" if args.world_seed else "samplers"
-    (args.out / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
+    (args.out / f"{name}.json").write_text(compact_integer_lists(json.dumps(result, indent=2)) + "\n")
     lines = [
         "# Samplers on the embedded default (`benchmarks/bench_samplers.py`)",
         "",
         f"The `table1` space ({n} configurations) at the default trial ({args.steps} steps), world seed"
         f" {args.world_seed}, scores recorded by `bench_signal.py` (3 seeds each; a proposal sees one seed's score)."
         f" Best set (best by mean + Welch p > {ALPHA}): **{m}** of {n} configurations, best `{best}`.",
-        f" TPE and GP start with {args.startup} random proposals; {args.search_seeds} search seeds each, each to"
-        f" {args.budget} trained configurations (the preset's budget); real samplers with the real steering"
+        f" TPE and GP start with {args.startup} random proposal{'' if args.startup == 1 else 's'} (the preset runs"
+        f" {preset.search.sampler} after {preset.search.n_startup_trials}); {args.search_seeds} search seeds each, each"
+        f" to {args.budget} trained configurations (the preset's budget); real samplers with the real steering"
         " (`search.proposals`).",
         "",
         "| sampler | trained configurations until the best set (median) | vs random expected | wasted proposals after"
@@ -179,11 +215,90 @@ def main() -> None:
         lines.append(f"| {sampler} | {v['trials_to_best']:g} (of {n}) | {random_expected / v['trials_to_best']:.2f}x"
                      f" | {v['wasted_proposal_share']:.1%} of {v['proposals_after_startup']} |")  # fmt: skip
     lines += ["", f"Random search without replacement needs (N + 1) / (m + 1) = **{random_expected:.2f}** on average.",
-              "", "Pruning: `bench_pruning.py` -> `pruning.md`."]  # fmt: skip
+              ""]  # fmt: skip
+    if expectation:
+        lines += expectation_lines(expectation, n, m, random_expected, preset)
+    lines += ["Pruning: `bench_pruning.py` -> `pruning.md`."]
     (args.out / f"{name}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     if not args.world_seed:
         write_search_keys(args.out, result)
+
+
+def expectations(spec, space, table, targets, args) -> dict:
+    """Each sampler's mean trained configurations until the best set over many search seeds, with its 95 %
+    interval, and its difference from random search paired by search seed: the samplers draw their start-up
+    proposals from the same seeded generator as random search, so a pair differs only by the model's proposals."""
+    n, m, seeds = len(table), len(targets), args.expectation_seeds
+    random = expected_trials(spec, space, table, targets, "random", 0, seeds)
+    rows = [{"sampler": "random", "n_startup_trials": 0, "reached_after": random, **estimate(random).as_dict(),
+             "vs_random": None, "startup_bound": startup_bound(n, m, 0)}]  # fmt: skip
+    for sampler in ("tpe", "gp"):
+        for startup in (int(s) for s in args.startups.split(",")):
+            reached = expected_trials(spec, space, table, targets, sampler, startup, seeds)
+            # The pairing's premise: where random search reached the set within the start-up draws, so did this one.
+            if any(a != b for a, b in zip(reached, random, strict=True) if b <= startup):
+                raise SystemExit(f"bench_samplers: {sampler}'s start-up draws are not random search's; no pairing")
+            paired = estimate([a - b for a, b in zip(reached, random, strict=True)])
+            rows.append({"sampler": sampler, "n_startup_trials": startup, "reached_after": reached,
+                         **estimate(reached).as_dict(), "vs_random": paired.as_dict(),
+                         "startup_bound": startup_bound(n, m, startup)})  # fmt: skip
+            print(sampler, startup, estimate(reached).text(), "vs random", paired.text(signed=True))
+    return {"search_seeds": seeds, "random_exact": (n + 1) / (m + 1), "rows": rows}
+
+
+def within(reached: list[int], budget: int) -> float:
+    return sum(r <= budget for r in reached) / len(reached)
+
+
+def expectation_lines(expectation: dict, n: int, m: int, random_expected: float, preset) -> list[str]:
+    seeds, search, budget = expectation["search_seeds"], preset.search, preset.search.n_trials
+    lines = [
+        f"## Expected trained configurations until the best set ({seeds} search seeds each)",
+        "",
+        "The median over 10 searches above moves in whole trials and mostly counts the shared random start-up"
+        f" draws. Here each search runs until it trains a configuration of the best set, over {seeds} search seeds:"
+        " the mean with its 95 % interval, and the difference from random search on the same search seed (the"
+        " samplers' start-up proposals are random search's own draws, so the pair differs by the model alone)."
+        " *Bound*: the fewest any sampler can need on average after that many random start-up proposals (a perfect"
+        " model hits the set with its first proposal). *Within the budget*: the share of searches that reach the set"
+        f" within the preset's {budget} trained configurations. A study with w workers proposes w - 1 configurations"
+        " before its first is scored, so they are start-up draws too (GP's and TPE's start-up count finished"
+        f" trials): the main job's {search.sampler} after {search.n_startup_trials} with {search.workers} workers"
+        f" behaves as the row with start-up {search.n_startup_trials + search.workers - 1}.",
+        "",
+        "| sampler | start-up | mean (95 % interval) | vs random, paired | vs random expected | within the budget"
+        " | bound |",
+        "|---|---:|---|---|---:|---:|---:|",
+    ]
+    for row in expectation["rows"]:
+        mean = f"{row['mean']:.2f} [{row['low']:.2f}, {row['high']:.2f}]"
+        paired = row["vs_random"]
+        versus = f"{paired['mean']:+.2f} [{paired['low']:+.2f}, {paired['high']:+.2f}]" if paired else "-"
+        lines.append(f"| {row['sampler']} | {row['n_startup_trials']} | {mean} | {versus} |"
+                     f" {random_expected / row['mean']:.2f}x | {within(row['reached_after'], budget):.0%}"
+                     f" | {row['startup_bound']:.2f} |")  # fmt: skip
+    lines += ["", f"Random search's exact expectation (N + 1) / (m + 1) = {random_expected:.2f}; its bound after 0"
+              f" start-up proposals is 1 (an oracle). N = {n}, m = {m}.", ""]  # fmt: skip
+    return lines
+
+
+def compact_integer_lists(text: str) -> str:
+    """Indented JSON with each list of integers (200 searches' counts) on one line rather than one per number."""
+    return re.sub(
+        r"\[\s*((?:-?\d+|null),?\s*)+\]",
+        lambda m: re.sub(r"\s+", " ", m.group(0)).replace("[ ", "[").replace(" ]", "]"),
+        text,
+    )
+
+
+def expected_at_startup(result: dict) -> dict | None:
+    if not result["expectation"]:
+        return None
+    startup = result["settings"]["n_startup_trials"]
+    keep = ("n_startup_trials", "mean", "low", "high", "n", "vs_random")
+    return {row["sampler"]: {k: row[k] for k in keep} for row in result["expectation"]["rows"]
+            if row["sampler"] == "random" or row["n_startup_trials"] == startup}  # fmt: skip
 
 
 def write_search_keys(out: Path, result: dict) -> None:
@@ -198,6 +313,9 @@ def write_search_keys(out: Path, result: dict) -> None:
             # the largest share over the samplers (the issue's bound holds for each), and each sampler's
             "wasted_proposal_share": max(result["wasted_proposal_share"].values()),
             "wasted_proposal_share_by_sampler": result["wasted_proposal_share"],
+            # the mean over many searches at the preset's start-up, paired with random search (the median's whole
+            # trials mostly count the start-up draws' luck)
+            "trials_to_best_expected": expected_at_startup(result),
             "default_trial": {
                 "source": "benchmarks/bench_samplers.py (samplers.json)",
                 "best_set_size": len(result["best_set"]),

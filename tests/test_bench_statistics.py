@@ -1,13 +1,16 @@
-"""The signal benchmark's effect statistics against a hand computation (`benchmarks/bench_signal.py`)."""
+"""The benchmarks' statistics against a hand computation: the signal benchmark's effects (`benchmarks/bench_signal.py`)
+and the samplers benchmark's start-up bound (`benchmarks/bench_samplers.py`)."""
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
 import pytest
 from scipy import stats
 
+from benchmarks.bench_samplers import startup_bound
 from benchmarks.bench_signal import EFFECTS, common_differences, planted_effects, ranked_effects
 
 
@@ -69,3 +72,23 @@ def test_common_differences_score_tr_on_the_objective_where_planted_effects_use_
     planted = planted_effects(rows, configs, settings, [0, 1], 600)
     assert planted["TR"]["diff"] == pytest.approx(0.12)  # on the reversal-pair score
     assert planted["MOD"]["diff"] == pytest.approx(0.10)
+
+
+def _perfect_after_startup_by_enumeration(n: int, m: int, startup: int) -> float:
+    """Every order of the grid equally likely: the first `startup` are the random draws, then a perfect model."""
+    costs = []
+    for order in itertools.permutations([True] * m + [False] * (n - m)):
+        hits = [k for k, hit in enumerate(order[:startup], 1) if hit]
+        costs.append(hits[0] if hits else startup + 1)
+    return sum(costs) / len(costs)
+
+
+@pytest.mark.parametrize("startup", [0, 1, 2, 3, 4])
+def test_startup_bound_is_a_perfect_model_after_random_draws(startup):
+    assert startup_bound(7, 2, startup) == pytest.approx(_perfect_after_startup_by_enumeration(7, 2, startup))
+
+
+def test_startup_bound_with_every_miss_drawn_is_random_search_without_replacement():
+    # All n - m misses drawn at random leave only hits: the bound is random search's (N + 1) / (m + 1).
+    assert startup_bound(18, 5, 13) == pytest.approx(19 / 6)
+    assert startup_bound(18, 5, 1) == pytest.approx(1 + 13 / 18)

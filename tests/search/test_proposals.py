@@ -59,13 +59,14 @@ def test_table1_proposals_train_the_budget_with_no_waste(tmp_path, no_training):
     assert waste / proposals <= 0.05 and waste == 0
 
 
-def test_tpe_still_finds_the_best_region(tmp_path, no_training):
-    # Guidance kept: after its 6 random start-up trials TPE's 6 proposals are not random -- the synthetic
+@pytest.mark.parametrize("sampler, startup", [("tpe", 6), ("gp", 1)])  # gp after 1: the preset's
+def test_the_model_still_finds_the_best_region(tmp_path, no_training, sampler, startup):
+    # Guidance kept: after the random start-up trials the model's proposals are not random -- the synthetic
     # score's best configuration (TS, TR distinctive with MOD) is trained in every seed (random search without
-    # replacement, the same sampler less TPE's model, trains it in 4 of these 6 seeds: 12 of 18 are drawn).
+    # replacement, the same sampler less the model, trains it in 4 of these 6 seeds: 12 of 18 are drawn).
     found = 0
     for seed in range(6):
-        spec = table1(tmp_path, seed)
+        spec = table1(tmp_path, seed, **{"search.sampler": sampler, "search.n_startup_trials": startup})
         optimize(spec, space=SearchSpace(spec))
         best = max(open_study(spec).get_trials(), key=lambda t: t.value or 0.0)
         found += best.params == {"TS": "distinctive", "MOD": "invariant", "TR": "distinctive"}
