@@ -265,7 +265,8 @@ def expectation_lines(expectation: dict, n: int, m: int, random_expected: float,
         f" within the preset's {budget} trained configurations. A study with w workers proposes w - 1 configurations"
         " before its first is scored, so they are start-up draws too (GP's and TPE's start-up count finished"
         f" trials): the main job's {search.sampler} after {search.n_startup_trials} with {search.workers} workers"
-        f" behaves as the row with start-up {search.n_startup_trials + search.workers - 1}.",
+        f" starts with {search.n_startup_trials + search.workers - 1} random proposals, as the row with that start-up"
+        " (whose later proposals each see every earlier score; a study's also see its running trials' configurations).",
         "",
         "| sampler | start-up | mean (95 % interval) | vs random, paired | vs random expected | within the budget"
         " | bound |",
@@ -279,7 +280,11 @@ def expectation_lines(expectation: dict, n: int, m: int, random_expected: float,
                      f" {random_expected / row['mean']:.2f}x | {within(row['reached_after'], budget):.0%}"
                      f" | {row['startup_bound']:.2f} |")  # fmt: skip
     lines += ["", f"Random search's exact expectation (N + 1) / (m + 1) = {random_expected:.2f}; its bound after 0"
-              f" start-up proposals is 1 (an oracle). N = {n}, m = {m}.", ""]  # fmt: skip
+              f" start-up proposals is 1 (an oracle). N = {n}, m = {m}. Whatever its start-up, a sampler that reads"
+              " scores only against each other (TPE ranks them, GP standardises them) learns nothing from one score:"
+              " over problems where any configuration may be the best, its second proposal does no better than a"
+              f" random one, so none needs fewer than the start-up-2 bound, {startup_bound(n, m, 2):.2f}"
+              f" ({random_expected / startup_bound(n, m, 2):.2f}x random's expectation).", ""]  # fmt: skip
     return lines
 
 
