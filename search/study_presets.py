@@ -39,7 +39,7 @@ STUDY_PRESETS: dict[str, dict[str, Any]] = {
         # ranked the 18 configurations more stably than either alone (Kendall tau between seeds >= 0.63 and 0.64;
         # the probe 0.53 / 0.58, R@1 0.68 / 0.51) and showed the cross-modal gain a 4x longer training ends with.
         "objective": {"score": "weighted", "weights": {"r_at_1": 0.5, "linear_top1": 0.5}},
-        # 8 of the 18 configurations: at 900 steps the main job took 311 s on a fast hour of this 2-core machine,
+        # 8 of the 18 configurations: at 900 steps the main job took 311-343 s on fast hours of this 2-core machine,
         # whose speed varies ~2.5x, so 8 keep slow hours near the 10 minutes (signal.json, main_job_seconds).
         # GP after one random proposal: over 200 replayed searches of the recorded grid it reached the best set in
         # fewer trained configurations than random search, TPE (any start-up) or more start-up, on world 0 and on
