@@ -83,39 +83,49 @@ def startup_bound(n: int, m: int, startup: int) -> float:
     return total
 
 
-def expected_trials(spec, space, table, targets, sampler: str, startup: int, seeds: int) -> list[int]:
+def expected_trials(spec, space, table, targets, sampler: str, startup: int, seeds: int, workers: int = 1) -> list[int]:
     """Trained configurations until the best set, per search seed, each search run until it gets there."""
-    runs = (search(spec, space, table, targets, sampler, s, startup, len(table), stop_when_reached=True)
-            for s in range(seeds))  # fmt: skip
+    runs = (search(spec, space, table, targets, sampler, s, startup, len(table), stop_when_reached=True,
+                   workers=workers) for s in range(seeds))  # fmt: skip
     return [run["reached_after"] for run in runs]
 
 
 def search(spec, space: SearchSpace, table: dict[str, list[float]], targets: set[str], sampler: str,
-           search_seed: int, startup: int, budget: int, stop_when_reached: bool = False) -> dict:  # fmt: skip
+           search_seed: int, startup: int, budget: int, stop_when_reached: bool = False,
+           workers: int = 1) -> dict:  # fmt: skip
     """One search over the table to `budget` trained configurations (the preset's n_trials), or until it trains
-    one in `targets` (`stop_when_reached`): when it first trained one there, and how many proposals trained nothing."""
+    one in `targets` (`stop_when_reached`): when it first trained one there, and how many proposals trained nothing.
+
+    With `workers` > 1 the search runs as a study with that many workers whose trials take equally long: it keeps
+    `workers` trials running, proposing each new one while the others run, and scores the oldest first."""
     run_spec = spec.model_copy(update={"search": spec.search.model_copy(
         update={"sampler": sampler, "seed": search_seed, "n_startup_trials": startup})})  # fmt: skip
     study = optuna.create_study(direction="maximize", sampler=make_sampler(run_spec))
     study.sampler = steer(run_spec, study.sampler, space)
     rng = np.random.default_rng(1000 + search_seed)
     trained: dict[str, float] = {}
+    running: list[tuple[optuna.trial.Trial, str]] = []
+    limit = min(budget, len(table))
     proposals, wasted_after_startup, after_startup, reached = 0, 0, 0, None
-    while len(trained) < min(budget, len(table)) and proposals < 10 * len(table):
-        proposals += 1
-        trial = study.ask()
-        candidate = space.suggest(trial)
-        waste = not candidate.feasible or candidate.describe() in trained
-        if len(trained) >= startup:
-            after_startup += 1
-            wasted_after_startup += waste
-        if not candidate.feasible:
-            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+    while len(trained) < limit and proposals < 10 * len(table):
+        if len(running) < workers and len(trained) + len(running) < limit:
+            proposals += 1
+            trial = study.ask()
+            candidate = space.suggest(trial)
+            config = candidate.describe() if candidate.feasible else None
+            taken = [c for _, c in running]
+            waste = config is None or config in trained or config in taken
+            if len(trained) >= startup:
+                after_startup += 1
+                wasted_after_startup += waste
+            if config is None or config in taken:  # infeasible, or (not expected: claims) a running one's
+                study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            elif config in trained:
+                study.tell(trial, trained[config])
+            else:
+                running.append((trial, config))
             continue
-        config = candidate.describe()
-        if config in trained:
-            study.tell(trial, trained[config])
-            continue
+        trial, config = running.pop(0)
         trained[config] = float(rng.choice(table[config]))  # one seed's measurement
         study.tell(trial, trained[config])
         if config in targets and reached is None:
@@ -231,19 +241,22 @@ def expectations(spec, space, table, targets, args) -> dict:
     proposals from the same seeded generator as random search, so a pair differs only by the model's proposals."""
     n, m, seeds = len(table), len(targets), args.expectation_seeds
     random = expected_trials(spec, space, table, targets, "random", 0, seeds)
-    rows = [{"sampler": "random", "n_startup_trials": 0, "reached_after": random, **estimate(random).as_dict(),
-             "vs_random": None, "startup_bound": startup_bound(n, m, 0)}]  # fmt: skip
-    for sampler in ("tpe", "gp"):
-        for startup in (int(s) for s in args.startups.split(",")):
-            reached = expected_trials(spec, space, table, targets, sampler, startup, seeds)
-            # The pairing's premise: where random search reached the set within the start-up draws, so did this one.
-            if any(a != b for a, b in zip(reached, random, strict=True) if b <= startup):
-                raise SystemExit(f"bench_samplers: {sampler}'s start-up draws are not random search's; no pairing")
-            paired = estimate([a - b for a, b in zip(reached, random, strict=True)])
-            rows.append({"sampler": sampler, "n_startup_trials": startup, "reached_after": reached,
-                         **estimate(reached).as_dict(), "vs_random": paired.as_dict(),
-                         "startup_bound": startup_bound(n, m, startup)})  # fmt: skip
-            print(sampler, startup, estimate(reached).text(), "vs random", paired.text(signed=True))
+    rows = [{"sampler": "random", "n_startup_trials": 0, "workers": 1, "reached_after": random,
+             **estimate(random).as_dict(), "vs_random": None, "startup_bound": startup_bound(n, m, 0)}]  # fmt: skip
+    # Every sampler and start-up one proposal at a time, then the preset as its main job runs (its workers).
+    runs = [(sampler, int(startup), 1) for sampler in ("tpe", "gp") for startup in args.startups.split(",")]
+    runs.append((spec.search.sampler, spec.search.n_startup_trials, spec.search.workers))
+    for sampler, startup, workers in runs:
+        reached = expected_trials(spec, space, table, targets, sampler, startup, seeds, workers)
+        drawn = startup + workers - 1  # proposals made before the first score: random search's draws
+        # The pairing's premise: where random search reached the set within the start-up draws, so did this one.
+        if any(a != b for a, b in zip(reached, random, strict=True) if b <= drawn):
+            raise SystemExit(f"bench_samplers: {sampler}'s start-up draws are not random search's; no pairing")
+        paired = estimate([a - b for a, b in zip(reached, random, strict=True)])
+        rows.append({"sampler": sampler, "n_startup_trials": startup, "workers": workers, "reached_after": reached,
+                     **estimate(reached).as_dict(), "vs_random": paired.as_dict(),
+                     "startup_bound": startup_bound(n, m, drawn)})  # fmt: skip
+        print(sampler, startup, workers, estimate(reached).text(), "vs random", paired.text(signed=True))
     return {"search_seeds": seeds, "random_exact": (n + 1) / (m + 1), "rows": rows}
 
 
@@ -265,8 +278,8 @@ def expectation_lines(expectation: dict, n: int, m: int, random_expected: float,
         f" within the preset's {budget} trained configurations. A study with w workers proposes w - 1 configurations"
         " before its first is scored, so they are start-up draws too (GP's and TPE's start-up count finished"
         f" trials): the main job's {search.sampler} after {search.n_startup_trials} with {search.workers} workers"
-        f" starts with {search.n_startup_trials + search.workers - 1} random proposals, as the row with that start-up"
-        " (whose later proposals each see every earlier score; a study's also see its running trials' configurations).",
+        f" starts with {search.n_startup_trials + search.workers - 1} random proposals; its row replays it as it runs,"
+        f" {search.workers} trials at a time (equally long), each proposed while the others run.",
         "",
         "| sampler | start-up | mean (95 % interval) | vs random, paired | vs random expected | within the budget"
         " | bound |",
@@ -276,7 +289,10 @@ def expectation_lines(expectation: dict, n: int, m: int, random_expected: float,
         mean = f"{row['mean']:.2f} [{row['low']:.2f}, {row['high']:.2f}]"
         paired = row["vs_random"]
         versus = f"{paired['mean']:+.2f} [{paired['low']:+.2f}, {paired['high']:+.2f}]" if paired else "-"
-        lines.append(f"| {row['sampler']} | {row['n_startup_trials']} | {mean} | {versus} |"
+        startup = f"{row['n_startup_trials']}" + (
+            f", {row['workers']} workers (the main job)" if row["workers"] > 1 else ""
+        )
+        lines.append(f"| {row['sampler']} | {startup} | {mean} | {versus} |"
                      f" {random_expected / row['mean']:.2f}x | {within(row['reached_after'], budget):.0%}"
                      f" | {row['startup_bound']:.2f} |")  # fmt: skip
     lines += ["", f"Random search's exact expectation (N + 1) / (m + 1) = {random_expected:.2f}; its bound after 0"
@@ -301,9 +317,13 @@ def expected_at_startup(result: dict) -> dict | None:
     if not result["expectation"]:
         return None
     startup = result["settings"]["n_startup_trials"]
-    keep = ("n_startup_trials", "mean", "low", "high", "n", "vs_random")
-    return {row["sampler"]: {k: row[k] for k in keep} for row in result["expectation"]["rows"]
-            if row["sampler"] == "random" or row["n_startup_trials"] == startup}  # fmt: skip
+    keep = ("n_startup_trials", "workers", "mean", "low", "high", "n", "vs_random")
+    rows = result["expectation"]["rows"]
+    one_at_a_time = [row for row in rows if row["workers"] == 1]
+    expected = {row["sampler"]: {k: row[k] for k in keep} for row in one_at_a_time
+                if row["sampler"] == "random" or row["n_startup_trials"] == startup}  # fmt: skip
+    expected["main_job"] = {k: rows[-1][k] for k in ("sampler", *keep)}  # the preset with its workers
+    return expected
 
 
 def write_search_keys(out: Path, result: dict) -> None:

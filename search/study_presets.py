@@ -43,7 +43,8 @@ STUDY_PRESETS: dict[str, dict[str, Any]] = {
         # whose speed varies ~2.5x, so 8 keep slow hours near the 10 minutes (signal.json, main_job_seconds).
         # GP after one random proposal: over 200 replayed searches of the recorded grid it reached the best set in
         # fewer trained configurations than random search, TPE (any start-up) or more start-up, on world 0 and on
-        # held-out worlds 2-4 (paired with random search: -0.40 to -0.77 trained; samplers.md).
+        # held-out worlds 2-4 (paired with random search: -0.40 to -0.77 trained; with the 2 workers -0.21 to -0.49;
+        # samplers.md).
         "search": {"sampler": "gp", "n_trials": 8, "n_startup_trials": 1, "workers": 2},
     },
     # Every factor of the catalogue with every choice it allows, K_m ranges, playback speed, the intra-modal
