@@ -39,18 +39,19 @@ def no_training(monkeypatch):
 
 
 def table1(tmp_path, seed: int, **overrides):
-    # 12 of the 18 configurations (the preset trains 10): the further into the grid, the harder to avoid a duplicate.
+    # 12 of the 18 configurations (the preset trains 8): the further into the grid, the harder to avoid a duplicate.
     raw = {"storage": f"sqlite:///{tmp_path / f'table1-{seed}.db'}", "search.workers": 1, "search.seed": seed,
            "search.n_trials": 12}  # fmt: skip
     return load_preset("table1", raw | overrides)
 
 
-def test_table1_proposals_train_the_budget_with_no_waste(tmp_path, no_training):
+@pytest.mark.parametrize("sampler", ["tpe", "gp"])  # the issue's target names TPE; the preset runs GP
+def test_table1_proposals_train_the_budget_with_no_waste(tmp_path, no_training, sampler):
     # Before steering, TPE proposed 22 duplicates for 60 trained configurations over these 5 search seeds (27 %;
     # the real main job: 10 for 13). The target is <= 5 % of proposals; one worker can reach none at all.
     proposals = waste = 0
     for seed in range(5):
-        spec = table1(tmp_path, seed)
+        spec = table1(tmp_path, seed, **{"search.sampler": sampler})
         assert optimize(spec, space=SearchSpace(spec)) == "12 trials trained (n_trials = 12)"
         progress = study_progress(open_study(spec), spec.search.n_trials)
         assert progress.trained == 12
