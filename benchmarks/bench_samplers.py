@@ -252,11 +252,11 @@ def expectations(spec, space, table, targets, args) -> dict:
         # The pairing's premise: where random search reached the set within the start-up draws, so did this one.
         if any(a != b for a, b in zip(reached, random, strict=True) if b <= drawn):
             raise SystemExit(f"bench_samplers: {sampler}'s start-up draws are not random search's; no pairing")
-        paired = estimate([a - b for a, b in zip(reached, random, strict=True)])
+        mean, paired = estimate(reached), estimate([a - b for a, b in zip(reached, random, strict=True)])
         rows.append({"sampler": sampler, "n_startup_trials": startup, "workers": workers, "reached_after": reached,
-                     **estimate(reached).as_dict(), "vs_random": paired.as_dict(),
+                     **mean.as_dict(), "vs_random": paired.as_dict(),
                      "startup_bound": startup_bound(n, m, drawn)})  # fmt: skip
-        print(sampler, startup, workers, estimate(reached).text(), "vs random", paired.text(signed=True))
+        print(sampler, startup, workers, mean.text(), "vs random", paired.text(signed=True))
     return {"search_seeds": seeds, "random_exact": (n + 1) / (m + 1), "rows": rows}
 
 
