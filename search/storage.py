@@ -36,12 +36,32 @@ def open_storage(
         engine_kwargs = {"connect_args": {"timeout": SQLITE_TIMEOUT_S}}
     else:
         engine_kwargs = {"pool_pre_ping": True}
-    if heartbeat_interval is None:
-        return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
-    return optuna.storages.RDBStorage(
-        url,
-        engine_kwargs=engine_kwargs,
-        heartbeat_interval=heartbeat_interval,
-        grace_period=grace_period,
-        heartbeat_stale_trial_callback=stale_trial_callback,
-    )
+    heartbeat = {} if heartbeat_interval is None else {
+        "heartbeat_interval": heartbeat_interval,
+        "grace_period": grace_period,
+        "heartbeat_stale_trial_callback": stale_trial_callback,
+    }  # fmt: skip
+    storage = optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **heartbeat)
+    if url.startswith("sqlite:"):
+        serialize_transactions(storage.engine)
+    return storage
+
+
+def serialize_transactions(engine) -> None:
+    """Every SQLite transaction takes the write lock when it begins (BEGIN IMMEDIATE; SQLAlchemy's pysqlite recipe).
+
+    Python's sqlite3 starts a transaction only at the first write, so Optuna's read-check-update of a trial's
+    state is not atomic between processes: two workers both took one enqueued trial (a dead worker's retry) and
+    the second one's result could not be stored. Serialised, the second reads it RUNNING and takes another.
+    Transactions are short (Optuna's sessions), and the writer waits up to SQLITE_TIMEOUT_S for the lock."""
+    from sqlalchemy import event
+
+    @event.listens_for(engine, "connect")
+    def _no_implicit_transactions(dbapi_connection, _record) -> None:
+        dbapi_connection.isolation_level = None
+
+    @event.listens_for(engine, "begin")
+    def _begin_immediate(connection) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    engine.dispose()  # connections opened before the listeners (Optuna's schema checks) are not reused

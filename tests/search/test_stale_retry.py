@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import multiprocessing
+
 import optuna
 import pytest
 import sqlalchemy
@@ -16,6 +18,7 @@ from search.optuna_backend import (
     watch_stale,
 )
 from search.spec import load_spec
+from search.storage import open_storage
 from tests.api.conftest import create_pg_database, drop_pg_database
 from tests.search.conftest import tiny_raw
 
@@ -138,3 +141,28 @@ def test_gdt_search_runs_watch_fails_a_dead_workers_trial_at_two_heartbeats(tmp_
     trials = optuna.load_study(study_name="watch", storage=storage).get_trials()
     assert [t.state for t in trials] == [TrialState.FAIL, TrialState.WAITING]  # failed, and re-queued once
     assert trials[1].system_attrs.get("failed_trial") == dead.number
+
+
+def _pop_waiting(url: str, rounds: int, start, taken) -> None:
+    study = optuna.load_study(study_name="pop", storage=open_storage(url))
+    for _ in range(rounds):
+        start.wait()  # every worker asks for the queued trial at the same instant
+        taken.put(study._pop_waiting_trial_id())  # what study.ask() does first
+
+
+def test_an_enqueued_trial_is_taken_by_one_of_the_workers_asking_at_once(storage_url):
+    # A dead worker's retry is an enqueued trial. On SQLite, before its transactions began with the write lock,
+    # two of four workers took the same one in 11 of 30 rounds (and the second's result failed to store).
+    study = optuna.create_study(study_name="pop", storage=open_storage(storage_url))
+    context, rounds = multiprocessing.get_context("spawn"), 20
+    start, taken = context.Barrier(5), context.Queue()
+    workers = [context.Process(target=_pop_waiting, args=(storage_url, rounds, start, taken)) for _ in range(4)]
+    for worker in workers:
+        worker.start()
+    for round_ in range(rounds):
+        study.enqueue_trial({"x": round_})
+        start.wait(timeout=120)
+        got = [taken.get(timeout=120) for _ in workers]
+        assert sum(trial_id is not None for trial_id in got) == 1, f"round {round_}: {got}"
+    for worker in workers:
+        worker.join(timeout=60)
