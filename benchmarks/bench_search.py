@@ -498,7 +498,10 @@ def main() -> None:
     }
     stem = "search_quick" if args.quick else "search"
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"{stem}.json").write_text(json.dumps(result, indent=1, default=float))
+    path = args.out / f"{stem}.json"
+    # bench_pruning and bench_samplers add their headline keys to search.json; a rerun here keeps them.
+    merged = {**(json.loads(path.read_text()) if path.exists() else {}), **result}
+    path.write_text(json.dumps(merged, indent=1, default=float))
     (args.out / f"{stem}.md").write_text(markdown(result, table, keys, mean, std))
     print((args.out / f"{stem}.md").read_text())
 

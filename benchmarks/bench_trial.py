@@ -1,7 +1,7 @@
 """One trial on the CPU: pretraining throughput and the proxy evaluation's time, per encoder pair.
 
 Each case runs `core.trial.run_trial` (the real trial: clip cache -> GDT batches -> augmentation ->
-encoders -> eq. (1) -> SGD, then the HMDB-51-format proxy evaluation) on the embedded procedural world
+encoders -> eq. (1) -> AdamW, then the HMDB-51-format proxy evaluation) on the embedded procedural world
 with the `iccv-l` configuration, and reports what the trial itself measured: clips/s over the whole
 pretraining (data loading included), the proxy evaluation's seconds, and the whole trial's seconds.
 The clip caches are built before timing. Also timed: 600 AdamW steps on the small encoders' parameters,

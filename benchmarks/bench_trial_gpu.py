@@ -228,7 +228,8 @@ def render(results: dict) -> str:
         if d:
             lines.append(f"| {run['clips_per_batch']} | {d['e2e_step_ms']} | {d['ceiling_step_ms']}"
                          f" | {d['copy_and_augment_ms']} | {d['loader_wait_ms']} |")  # fmt: skip
-    lines += ["", "1.0: the data path keeps the GPU busy. Synchronisations seen in a step:"]
+    lines += ["", "An end to end / ceiling ratio of 1.0 means the data path keeps the GPU busy."
+              " Synchronisations seen in a step:"]  # fmt: skip
     for run in results["runs"]:
         lines += [f"- {run['clips_per_batch']} clips: " + ("; ".join(run["syncs"]["where"]) or "none")]
     return "\n".join(lines) + "\n"

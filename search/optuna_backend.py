@@ -3,7 +3,7 @@
 The study lives in an RDB storage at the spec's database URL, so a restarted runner resumes it
 (`load_if_exists`) and optuna-dashboard can open it. Every worker heartbeats its running trial; a
 trial whose worker died is failed once its heartbeat is stale and re-queued exactly once by
-`RetryOnce` (every worker that sees it stale may try; one atomic claim in the database decides who
+`RetryByOneWorker` (every worker that sees it stale may try; one atomic claim in the database decides who
 re-queues it), so no trial is silently lost and none is trained twice. Several worker processes run
 `optimize` on the same study. A study stops when it has trained `n_trials` trials (duplicates and
 infeasible proposals cost nothing and do not count), when the finite space is exhausted, or when
@@ -93,7 +93,7 @@ def claim_retry(storage: optuna.storages.RDBStorage, trial_id: int, claimant: st
     return True
 
 
-class RetryOnce(optuna.storages.RetryHeartbeatStaleTrialCallback):
+class RetryByOneWorker(optuna.storages.RetryHeartbeatStaleTrialCallback):
     """Optuna's retry of a heartbeat-stale trial, done by the one worker that claims it (see `claim_retry`)."""
 
     def __init__(self, max_retry: int | None = None):
@@ -104,7 +104,7 @@ class RetryOnce(optuna.storages.RetryHeartbeatStaleTrialCallback):
         import os
         import socket
 
-        assert self.storage is not None, "RetryOnce needs the storage it serves"
+        assert self.storage is not None, "RetryByOneWorker needs the storage it serves"
         if claim_retry(self.storage, trial._trial_id, f"{socket.gethostname()}:{os.getpid()}"):
             super().__call__(study, trial)
 
@@ -114,7 +114,7 @@ def make_storage(spec: StudySpec, heartbeat: bool = True) -> optuna.storages.RDB
     dead trials."""
     if not heartbeat:
         return open_storage(spec.database_url)
-    retry = RetryOnce(max_retry=spec.search.max_retry)
+    retry = RetryByOneWorker(max_retry=spec.search.max_retry)
     storage = open_storage(
         spec.database_url,
         heartbeat_interval=spec.search.heartbeat_s,
@@ -156,7 +156,7 @@ def stale_wait(until: float | None, heartbeat_s: float) -> float:
 
 
 def watch_stale(study: optuna.Study, spec: StudySpec, running) -> None:
-    """Fail (and, through RetryOnce, re-queue) a dead worker's trial as soon as its heartbeat turns stale, while
+    """Fail (and, through RetryByOneWorker, re-queue) a dead worker's trial as soon as its heartbeat turns stale, while
     `running(timeout)` -- wait up to `timeout` seconds, then say whether workers are still at it -- is true.
 
     Optuna itself checks for stale trials only when a worker asks for its next trial, so on its own a dead
