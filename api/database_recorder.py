@@ -171,11 +171,14 @@ class DatabaseRecorder:
             if record.settings is not None:  # else what trial_started recorded stays
                 trial.settings = json_safe(dict(record.settings))
             trial.equivalence_key = record.key
+            # A duplicate keeps the values it reused (`values`, shown as `reused_values`) but has no score, cost or
+            # metrics of its own: it is no measurement, so no sort, maximum or average over trials can count it.
+            measured = record.state != "duplicate"
             trial.values = values
-            trial.score = values[0] if values else None
-            trial.cost = values[1] if values and len(values) > 1 else None
-            trial.seed_values = [_finite(v) for v in record.seed_values] if record.seed_values else None
-            trial.scores = json_safe(dict(record.scores or {}))
+            trial.score = values[0] if values and measured else None
+            trial.cost = values[1] if values and len(values) > 1 and measured else None
+            trial.seed_values = [_finite(v) for v in record.seed_values] if record.seed_values and measured else None
+            trial.scores = json_safe(dict(record.scores or {})) if measured else {}
             trial.invariance = json_safe(dict(replay.get("invariance") or {}))
             trial.reason = clean_text(record.reason)
             trial.duplicate_of = record.duplicate_of

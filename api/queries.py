@@ -34,7 +34,7 @@ from core.errors import GDTSearchError
 from search.best import best_set, chance_level
 from search.effects import factor_effects
 from search.intervals import estimate
-from search.measurements import Measured, fold, seed_values
+from search.measurements import Measured, fold, seed_values, seeds_in_order
 from search.recorder import TrialProgress, progress_text
 
 
@@ -123,16 +123,24 @@ def _summary_fields(study: Study, counts: dict[str, int]) -> dict:
     )
 
 
-def best_scores(session: Session, study_ids: list[int]) -> dict[int, float]:
-    """Each study's highest completed score, in one grouped query (the best-first index serves it)."""
+def best_scores(session: Session, study_ids: list[int]) -> dict[int, tuple[float, str]]:
+    """Each study's highest completed score with its interval over seeds, in one query (the best-first index
+    serves it): the first row of each study's best-first order."""
     if not study_ids:
         return {}
-    rows = session.execute(
-        select(Trial.study_id, func.max(Trial.score))
-        .where(Trial.study_id.in_(study_ids), Trial.state == "complete")
-        .group_by(Trial.study_id)
-    )
-    return {study_id: score for study_id, score in rows if score is not None}
+    ranked = (
+        select(
+            Trial.study_id, Trial.score, Trial.values, Trial.seed_values,
+            func.row_number().over(partition_by=Trial.study_id, order_by=(Trial.score.desc(), Trial.number))
+            .label("rank"),
+        )
+        .where(Trial.study_id.in_(study_ids), Trial.state == "complete", Trial.score.is_not(None))
+        .subquery()
+    )  # fmt: skip
+    columns = ranked.c  # by name: `ranked.c.values` would be the collection's own method
+    rows = session.execute(select(columns["study_id"], columns["score"], columns["values"], columns["seed_values"])
+                           .where(columns["rank"] == 1))  # fmt: skip
+    return {study_id: (score, estimate(seed_values(v, s) or [score]).text()) for study_id, score, v, s in rows}
 
 
 def list_studies(session: Session, status: str | None, limit: int, offset: int) -> tuple[list[StudySummary], int]:
@@ -144,7 +152,10 @@ def list_studies(session: Session, status: str | None, limit: int, offset: int) 
     studies = session.scalars(query.order_by(Study.id.desc()).limit(limit).offset(offset)).all()
     ids = [s.id for s in studies]
     counts, best = counts_by_study(session, ids), best_scores(session, ids)
-    items = [StudySummary(**_summary_fields(s, counts.get(s.id, {})), best_score=best.get(s.id)) for s in studies]
+    items = []
+    for s in studies:
+        score, interval = best.get(s.id, (None, None))
+        items.append(StudySummary(**_summary_fields(s, counts.get(s.id, {})), best_score=score, best_interval=interval))
     return items, session.scalar(total_query) or 0
 
 
@@ -168,6 +179,7 @@ def study_out(session: Session, study: Study, best_set: dict | None = None) -> S
     return StudyOut(
         **fields,
         best_score=best.score if best is not None else None,
+        best_interval=_seed_fields(best).get("interval") if best is not None else None,
         optuna_name=study.optuna_name,
         worker_id=study.worker_id,
         heartbeat_at=study.heartbeat_at,
@@ -191,7 +203,7 @@ def measured(session: Session, study_id: int) -> tuple[list[Measured], float | N
         .where(*complete)
         .order_by(Trial.number)
     ).all()
-    samples = [(n, c or "", s, p or {}, seed_values(v, sv)) for n, c, s, p, v, sv in rows]
+    samples = [(n, c or "", s, p or {}, seeds_in_order(v, sv)) for n, c, s, p, v, sv in rows]
     scores = session.scalars(select(Trial.scores).where(*complete).order_by(Trial.number).limit(1)).first()
     classes = (scores or {}).get("n_classes")  # every trial of a study evaluates on the same proxy
     return fold(samples), chance_level(classes if isinstance(classes, int) else None)
@@ -231,18 +243,23 @@ def _seed_fields(trial: Trial) -> dict:
 
 
 def _trial_fields(trial: Trial, intermediate: list[Intermediate]) -> dict:
+    """A duplicate (a proposal equivalent to trial `duplicate_of`, which reused its result) stays visible but is no
+    measurement: its score, cost, values and metrics are empty and what it reused is under `reused_values`, so
+    summing or averaging listed scores never counts a result twice."""
+    duplicate = trial.state == "duplicate"
     return dict(
         number=trial.number,
         state=trial.state,
         config=trial.config,
         settings=trial.settings,
         params=trial.params or {},
-        values=trial.values,
-        score=trial.score,
-        seed_values=trial.seed_values,
+        values=None if duplicate else trial.values,
+        reused_values=trial.values if duplicate else None,
+        score=None if duplicate else trial.score,
+        seed_values=None if duplicate else trial.seed_values,
         **_seed_fields(trial),
-        cost=trial.cost,
-        scores=trial.scores or {},
+        cost=None if duplicate else trial.cost,
+        scores={} if duplicate else trial.scores or {},
         intermediate=intermediate,
         invariance=trial.invariance or {},
         duration_s=trial.duration_s,
@@ -420,15 +437,8 @@ def _chunks(session: Session, study_id: int) -> Iterator[list[TrialDetail]]:
 
 
 def _as_exported(trial: TrialDetail) -> dict:
-    """A trial as exported. A duplicate (a proposal equivalent to trial `duplicate_of`, which reused its result)
-    stays visible but is no measurement: its own score, cost, values and metrics are empty and what it reused
-    is under `reused_values`, so summing or averaging the export's scores never counts a result twice."""
-    row = trial.model_dump(mode="json")
-    row["reused_values"] = None
-    if trial.state == "duplicate":
-        row["reused_values"] = row["values"]
-        row.update(values=None, score=None, cost=None, scores={})
-    return row
+    """A trial as exported: as listed (a duplicate's own score is empty, its reused one in `reused_values`)."""
+    return trial.model_dump(mode="json")
 
 
 def export_json(session: Session, study: StudyOut) -> Iterator[str]:
@@ -461,7 +471,7 @@ CSV_FIXED = (
 def export_csv(session: Session, study_id: int) -> Iterator[str]:
     """One row per trial: fixed columns, then param.*, score.*, invariance.*, and the intermediate values (JSON).
     A duplicate's row names its original (`duplicate_of`) and the score it reused (`reused_score`); its own
-    score, cost and score.* cells are empty: it is no measurement (see `_as_exported`)."""
+    score, cost and score.* cells are empty: it is no measurement (see `_trial_fields`)."""
     params, scores, invariance = _columns(session, study_id)
     header = [
         *CSV_FIXED,
@@ -478,26 +488,25 @@ def export_csv(session: Session, study_id: int) -> Iterator[str]:
     buffer.truncate()
     for chunk in _chunks(session, study_id):
         for t in chunk:
-            duplicate = t.state == "duplicate"
             writer.writerow(
                 [
                     t.number,
                     t.state,
                     t.config,
-                    "" if duplicate else _cell(t.score),
+                    _cell(t.score),
                     t.n_seeds or "",
                     _cell(t.ci_low),
                     _cell(t.ci_high),
-                    "" if duplicate else _cell(t.seed_values),
-                    "" if duplicate else _cell(t.cost),
+                    _cell(t.seed_values),
+                    _cell(t.cost),
                     _cell(t.duration_s),
                     t.started_at.isoformat(),
                     t.finished_at.isoformat() if t.finished_at else "",
                     t.reason or "",
                     "" if t.duplicate_of is None else t.duplicate_of,
-                    _cell(t.score) if duplicate else "",
+                    _cell(t.reused_values[0]) if t.reused_values else "",
                     *(_cell(t.params.get(p)) for p in params),
-                    *("" if duplicate else _cell(t.scores.get(s)) for s in scores),
+                    *(_cell(t.scores.get(s)) for s in scores),
                     *(_cell(t.invariance.get(f)) for f in invariance),
                     json.dumps([[i.step, i.value] for i in t.intermediate]),
                 ]

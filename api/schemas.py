@@ -50,7 +50,12 @@ class TrialOut(BaseModel):
         " (an infeasible proposal: its searched factors only)",
     )
     params: dict[str, Any]
-    values: list[float | None] | None = Field(description="objective value(s): score first, then cost")
+    values: list[float | None] | None = Field(
+        description="objective value(s): score first, then cost (null for a duplicate: see reused_values)"
+    )
+    reused_values: list[float | None] | None = Field(
+        None, description="a duplicate's: the values of trial duplicate_of, which it reused (no measurement)"
+    )
     score: float | None = Field(description="the mean of seed_values (search.seeds training seeds)")
     seed_values: list[float | None] | None = Field(
         None, description="each training seed's score (null: one seed, recorded before replicates)"
@@ -113,6 +118,9 @@ class StudySummary(BaseModel):
     finished_at: datetime | None
     progress: Progress
     best_score: float | None = Field(description="the highest score of a completed trial so far")
+    best_interval: str | None = Field(
+        None, description="that trial's score with its 95 % t-interval over seeds: '0.412 [0.395, 0.430], 3 seeds'"
+    )
 
 
 class StudyOut(StudySummary):

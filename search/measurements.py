@@ -5,13 +5,16 @@ surface -- an Optuna study (`from_study`, the CLI) or the service's recorded tri
 dashboard, which pass the same (number, config, settings, params, seed scores) tuples to `fold`) -- so both give the
 same numbers. Only trained configurations count: completed trials that trained; a duplicate, an
 infeasible proposal, a pruned or a failed trial is no measurement. Trials of one configuration with the
-same hyper-parameters (trained twice, e.g. by two workers) pool their seeds' scores in one entry.
+same hyper-parameters (trained twice, e.g. by two workers) share one entry, and since every trial of a study
+trains the same seeds (common random numbers), a second training repeats seed i rather than adding a new
+seed: the entry holds one score per seed, the mean of its trainings' (`pool_trainings`).
 """
 
 from __future__ import annotations
 
 import json
 import math
+from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,8 +27,8 @@ from search.intervals import Estimate, estimate
 
 # A trial as both surfaces see it: (trial number, configuration notation, its settings record -- factor ->
 # {"choice", "k"} as recorded with the trial (search.space.Candidate.settings_record; None: recorded without
-# one) --, params as recorded, seeds' scores).
-Sample = tuple[int, str, Mapping[str, Mapping[str, Any]] | None, Mapping[str, Any], Sequence[float]]
+# one) --, params as recorded, seeds' scores in seed order, None for a seed without a finite score).
+Sample = tuple[int, str, Mapping[str, Mapping[str, Any]] | None, Mapping[str, Any], Sequence[float | None]]
 
 
 def hyper_of(params: Mapping[str, Any]) -> dict[str, Any]:
@@ -36,11 +39,13 @@ def hyper_of(params: Mapping[str, Any]) -> dict[str, Any]:
 
 @dataclass
 class Measured:
-    """One configuration with one set of hyper-parameters; `values`: its seeds' scores (every training's)."""
+    """One configuration with one set of hyper-parameters; `values`: one score per seed (a seed trained more
+    than once: the mean of its trainings), `seeds` the seeds' positions in the study's training seeds."""
 
     config: str
     hyper: dict[str, Any]
     values: list[float]
+    seeds: list[int] = field(default_factory=list)
     numbers: list[int] = field(default_factory=list)  # the trials that trained it
     # factor -> {"choice": "distinctive", "k": 2}, DS first, as recorded with the trials ({}: recorded without)
     settings: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -60,26 +65,47 @@ def _short(value: Any) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
+def pool_trainings(trainings: Iterable[Sequence[float | None]]) -> tuple[list[int], list[float]]:
+    """One configuration's trainings (each a list of seeds' scores in seed order) as one score per seed: the
+    seeds' positions and, for each, the mean of its finite scores. A configuration trained twice with the same
+    seeds has as many independent measurements as it had once; counting both copies would narrow its interval
+    by sqrt(2) with no new information."""
+    by_seed: dict[int, list[float]] = defaultdict(list)
+    for scores in trainings:
+        for seed, value in enumerate(scores):
+            if value is not None and math.isfinite(float(value)):
+                by_seed[seed].append(float(value))
+    seeds = sorted(by_seed)
+    return seeds, [sum(by_seed[s]) / len(by_seed[s]) for s in seeds]
+
+
 def fold(samples: Iterable[Sample]) -> list[Measured]:
     """One entry per (configuration, hyper-parameters), in order of the first trial that trained it."""
-    out: dict[tuple[str, str], Measured] = {}
+    groups: dict[tuple[str, str], tuple[Measured, list[Sequence[float | None]]]] = {}
     for number, config, settings, params, values in sorted(samples, key=lambda s: s[0]):
-        finite = [float(v) for v in values if v is not None and math.isfinite(float(v))]
-        if not finite:
+        if not pool_trainings([values])[0]:
             continue
         hyper = hyper_of(params or {})
         key = (config, json.dumps(hyper, sort_keys=True, default=str))
-        entry = out.setdefault(key, Measured(config, hyper, [], settings=dict(settings or {})))
-        entry.values.extend(finite)
+        entry, trainings = groups.setdefault(key, (Measured(config, hyper, [], settings=dict(settings or {})), []))
+        trainings.append(values)
         entry.numbers.append(int(number))
-    return list(out.values())
+    for entry, trainings in groups.values():
+        entry.seeds, entry.values = pool_trainings(trainings)
+    return [entry for entry, _ in groups.values()]
 
 
-def seed_values(values: Sequence[float] | None, seed_scores: Sequence[float] | None) -> list[float]:
-    """A trial's seeds' scores; a trial recorded before replicates existed has its one score."""
+def seeds_in_order(values: Sequence[float] | None, seed_scores: Sequence[float | None] | None) -> list[float | None]:
+    """A trial's seeds' scores in seed order (None: a seed without a finite score); a trial recorded before
+    replicates existed has its one score."""
     if seed_scores:
-        return [float(v) for v in seed_scores if v is not None]
+        return [None if v is None else float(v) for v in seed_scores]
     return [float(values[0])] if values and values[0] is not None else []
+
+
+def seed_values(values: Sequence[float] | None, seed_scores: Sequence[float | None] | None) -> list[float]:
+    """A trial's seeds' scores, those without a score left out: what one trial's interval rests on."""
+    return [v for v in seeds_in_order(values, seed_scores) if v is not None]
 
 
 def from_study(study: optuna.Study) -> list[Measured]:
@@ -90,7 +116,7 @@ def from_study(study: optuna.Study) -> list[Measured]:
             t.user_attrs.get("config", ""),
             t.user_attrs.get("settings"),
             t.params,
-            seed_values(t.values, t.user_attrs.get("seed_values")),
+            seeds_in_order(t.values, t.user_attrs.get("seed_values")),
         )
         for t in study.get_trials(deepcopy=False)
         if t.state == TrialState.COMPLETE

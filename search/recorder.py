@@ -247,9 +247,8 @@ class ConsoleRecorder:
     def trial_finished(self, record: TrialRecord) -> None:
         what = {
             "complete": lambda: (
-                "score "
-                + " / ".join(f"{v:.4f}" for v in record.values or [])
-                + (f" (mean of {len(record.seed_values)} seeds)" if len(record.seed_values or []) > 1 else "")
+                f"score {_score_text(record)}"
+                + (f", cost {record.values[1]:.4g}" if record.values and len(record.values) > 1 else "")
             ),
             "pruned": lambda: f"pruned ({record.reason})",
             "failed": lambda: f"FAILED: {record.reason}",
@@ -276,6 +275,16 @@ class ConsoleRecorder:
             self._print("  " + report(Calibration.from_dict(calibration)).replace("\n", "\n  "))
         if pruning is not None:
             self._print(f"  {pruning}")
+
+
+def _score_text(record: TrialRecord) -> str:
+    """'0.412 [0.395, 0.430], 3 seeds' or '0.412 (1 seed, no interval)': the score with what it rests on."""
+    from search.intervals import estimate
+
+    seeds = [v for v in record.seed_values or [] if v is not None and math.isfinite(v)]
+    if seeds:
+        return estimate(seeds).text()
+    return f"{record.values[0]:.4f}" if record.values else "-"
 
 
 def _num(item: TrialStart | TrialRecord | TrialProgress) -> str:

@@ -125,7 +125,8 @@ def summarize(study: optuna.Study) -> StudyResults:
             state,
             attrs.get("config", ""),
             dict(t.params),
-            list(t.values) if t.values else None,
+            # a pruned trial's value is its last intermediate score (the first seed's, mid-training): no result
+            list(t.values) if t.values and state == "complete" else None,
             attrs.get("scores") or {},
             replay.get("device_seconds"),
             attrs.get("failure") or attrs.get("pruned"),
@@ -228,7 +229,8 @@ def report(summary: StudyResults) -> str:
     else:
         out.append("Pareto front (score max, device seconds min):")
         for b in summary.best:
-            out.append(f"  #{b.number} {b.config}  " + " / ".join(_fmt(v) for v in b.values or []))
+            cost = _fmt(b.values[1]) if b.values and len(b.values) > 1 else "-"
+            out.append(f"  #{b.number} {b.config}  score {b.interval()}; device seconds {cost}")
         if summary.best_set and summary.best_set.chance is not None:
             out.append(f"  chance level (1 / proxy classes): {summary.best_set.chance:.3f}")
     if summary.baseline:

@@ -21,14 +21,14 @@ from core.evaluation.metrics import METRICS  # the proxy metrics of a trial's `s
 from core.gdt.factors import CATALOGUE, Choice
 from search.best import BestSet, chance_level
 from search.best import best_set as search_best_set
-from search.measurements import Measured, fold, seed_values
+from search.measurements import Measured, fold, seeds_in_order
 
 
 @dataclass(frozen=True)
 class StudyFrame:
     """`trials`: one row per trial -- number, state, config, settings (the recorded settings record), score, cost,
     duration_s, params (the recorded dict, values as recorded), duplicate_of (the trial whose result a duplicate
-    reused), seed_values (a completed trial's seeds' scores; its score is their mean), then per factor
+    reused), seed_values (a completed trial's seeds' scores in seed order; its score is their mean), then per factor
     `choice.<F>` (d / i / ignore / off) and `k.<F>`, per metric `m.<metric>`, per measured factor
     `inv.<F>`, per searched parameter `p.<name>`. `intermediate`: (number, step, value) rows."""
 
@@ -120,7 +120,7 @@ def load_frame(session: Session, study_id: int, stamp: tuple) -> StudyFrame:
             duration_s=duration,
             params=trial_params,
             duplicate_of=original,
-            seed_values=seed_values(values, seeds) if state == "complete" else [],
+            seed_values=seeds_in_order(values, seeds) if state == "complete" else [],
         )
         if classes is None and isinstance((scores or {}).get("n_classes"), int):
             classes = scores["n_classes"]

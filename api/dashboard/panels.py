@@ -19,7 +19,7 @@ from api.dashboard.frame import METRICS, StudyFrame
 from core.gdt.factors import LETTERS
 from search import effects as paired
 from search.intervals import estimate
-from search.measurements import hyper_of
+from search.measurements import hyper_of, pool_trainings
 
 CHOICE_ORDER = tuple(LETTERS.values())  # the papers' letters (core.gdt.factors): invariant, distinctive, ignore, off
 CATEGORICAL_AXIS_MAX = 12  # numeric parameters with at most this many values get labelled ticks
@@ -261,7 +261,7 @@ def table1(frame: StudyFrame, sort: TableSort = "score", descending: bool = True
     trials = _duplicates_in_their_original_row(trials)
     measured = trials[trials["state"] != "duplicate"]
     done = trials[(trials["state"] == "complete") & trials["score"].notna()]
-    seeds = done.groupby("row")["seed_values"].agg(lambda lists: [v for values in lists for v in values])
+    seeds = done.groupby("row")["seed_values"].agg(lambda trainings: pool_trainings(trainings)[1])
     intervals = {row: estimate(values) for row, values in seeds.items() if values}
     scored = done.groupby("row").agg(
         best=("score", "max"), n_scored=("score", "size"), **{m: (f"m.{m}", "mean") for m in METRICS}

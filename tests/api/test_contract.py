@@ -75,7 +75,9 @@ def test_trials_are_listed_with_everything_recorded(live, client):
     assert by_number[6]["state"] == "running" and by_number[6]["finished_at"] is None
 
     ranked = client.get(f"/studies/{study_id}/trials", params={"sort": "score", "order": "desc", "limit": 3}).json()
-    assert [t["number"] for t in ranked["items"]] == [1, 0, 5]  # ties broken by number; nulls last
+    # unscored last, in trial order: the duplicate (#5) reused #0's 0.25 but is no measurement of its own
+    assert [t["number"] for t in ranked["items"]] == [1, 0, 2]
+    assert by_number[5]["score"] is None and by_number[5]["values"] is None and by_number[5]["reused_values"] == [0.25]
     failed = client.get(f"/studies/{study_id}/trials", params={"state": "failed"}).json()
     assert failed["total"] == 1 and failed["items"][0]["number"] == 2
     second_page = client.get(f"/studies/{study_id}/trials", params={"limit": 2, "offset": 2}).json()
@@ -110,6 +112,13 @@ def test_trials_are_listed_with_everything_recorded(live, client):
     assert study["progress"]["counts"] == {
         "complete": 2, "duplicate": 1, "failed": 1, "infeasible": 1, "pruned": 1, "running": 1,
     }  # fmt: skip
+
+    # the listing's best is the best trial's score with what it rests on, never a bare number
+    listed = next(s for s in client.get("/studies").json()["items"] if s["id"] == study_id)
+    assert listed["best_score"] == 0.75 and listed["best_interval"] == "0.750 (1 seed, no interval)"
+    record(recorder, 7, "complete", seed_values=[0.8, 0.9])
+    listed = next(s for s in client.get("/studies").json()["items"] if s["id"] == study_id)
+    assert listed["best_interval"].startswith("0.850 [") and listed["best_interval"].endswith("], 2 seeds")
 
 
 def test_exports_carry_every_trial(live, client):
@@ -164,7 +173,7 @@ def test_health_and_readiness(client):
     assert client.get("/healthz").json() == {"status": "ok", "database": None, "revision": None}
     ready = client.get("/readyz")
     assert ready.status_code == 200 and ready.json()["status"] == "ready"
-    assert ready.json()["revision"] == head_revision() == "0008"
+    assert ready.json()["revision"] == head_revision() == "0009"
 
 
 def test_not_ready_until_migrated(sqlite_url):

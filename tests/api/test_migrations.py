@@ -187,3 +187,31 @@ def test_trials_written_before_0008_get_their_settings_from_the_notation(fresh_u
     downgrade(db, "0007")
     assert "settings" not in {c["name"] for c in inspect(db.engine).get_columns("gdt_trials")}
     db.dispose()
+
+
+def test_duplicates_recorded_before_0009_lose_the_score_they_reused(fresh_url):
+    """0009 clears a duplicate's score, cost, seed scores and metrics (it is no measurement, and a score in its
+    row would be sorted and averaged with the measurements) and keeps the values it reused."""
+    db = Database(fresh_url)
+    migrate(db, "0008", optuna_tables=False)
+    study_id = queue.enqueue(db, load_spec(tiny_spec("before-0009"))).id
+    now = datetime.now(UTC)
+    common = dict(study_id=study_id, params={}, invariance={}, replay={}, started_at=now, config="DS=d(8) TR=i(2)")
+    measured = dict(values=[0.4, 2.0], score=0.4, cost=2.0, seed_values=[0.3, 0.5], scores={"r_at_1": 0.4})
+    with db.write() as session:
+        session.add_all([
+            Trial(**common, **measured, number=0, backend_trial="0", state="complete"),
+            Trial(**common, **measured, number=1, backend_trial="1", state="duplicate", duplicate_of=0),
+        ])  # fmt: skip
+    migrate(db, optuna_tables=False)
+    assert current_revision(db) == head_revision() == "0009"
+    with db.read() as session:
+        rows = {t.number: t for t in session.scalars(select(Trial).where(Trial.study_id == study_id))}
+        original, duplicate = rows[0], rows[1]
+        assert (original.score, original.cost, original.seed_values, original.scores) == (
+            0.4, 2.0, [0.3, 0.5], {"r_at_1": 0.4}
+        )  # fmt: skip
+        assert (duplicate.score, duplicate.cost, duplicate.seed_values, duplicate.scores) == (None, None, None, {})
+        assert duplicate.values == [0.4, 2.0] and duplicate.duplicate_of == 0
+    downgrade(db, "0008")
+    db.dispose()

@@ -141,6 +141,25 @@ def test_one_row_per_configuration_and_hyper_parameters_and_duplicates_never_cou
     assert factor_effects(clean)[0].as_dict() == factor_effects(fold(SAMPLES))[0].as_dict()
 
 
+def test_a_configuration_trained_twice_has_one_measurement_per_seed_not_two():
+    """Every trial of a study trains the same seeds: a second training of a configuration repeats seeds 0 and 1
+    (common random numbers), so the entry keeps 2 seeds, each the mean of its two trainings, and the interval
+    of those 2 -- not 4 values as if the copies were new seeds."""
+    once, twice = (
+        fold([(0, I_TS, SETTINGS[I_TS], {}, [0.40, 0.50])] + extra)
+        for extra in ([], [(3, I_TS, SETTINGS[I_TS], {}, [0.42, 0.52])])
+    )
+    (entry,) = twice
+    assert entry.seeds == [0, 1] and entry.values == pytest.approx([0.41, 0.51]) and entry.numbers == [0, 3]
+    e = entry.estimate
+    assert e.n == 2 and e.mean == pytest.approx(0.46)
+    assert e.high - e.low == pytest.approx(2 * T_975_DF1 * 0.05 * math.sqrt(2) / math.sqrt(2))  # sd of 0.41, 0.51
+    assert e.n == once[0].estimate.n  # a copy adds no measurement
+    # a seed without a score (None) in one training leaves its other seeds where they are
+    (gap,) = fold([(0, I_TS, SETTINGS[I_TS], {}, [None, 0.50]), (1, I_TS, SETTINGS[I_TS], {}, [0.40, 0.60])])
+    assert gap.seeds == [0, 1] and gap.values == pytest.approx([0.40, 0.55])
+
+
 def test_the_best_set_holds_what_welch_cannot_tell_apart():
     entries = fold(
         [

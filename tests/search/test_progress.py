@@ -9,6 +9,7 @@ import math
 
 import pytest
 
+from search.intervals import estimate
 from search.objective import ProgressThrottle
 from search.optuna_backend import run_optuna
 from search.recorder import ConsoleRecorder, JsonlRecorder, MultiRecorder
@@ -61,3 +62,6 @@ def test_a_trial_reports_its_progress_per_seed_and_the_run_counts_trained_config
     printed = console.getvalue()
     assert "seed 1/2 step 4/4 (50 %)  loss " in printed and "seed 2/2 step 4/4 (100 %)" in printed
     assert "-- trained 1 of 1 (0 duplicates, 0 infeasible skipped)" in printed
+    # the finished trial's score with its interval over the 2 seeds, never a bare mean
+    (seeds,) = [e["seed_values"] for e in finished]
+    assert f"score {estimate(seeds).text()}" in printed and "], 2 seeds" in printed

@@ -24,7 +24,7 @@ function row(study) {
     el("td", {}, el("span", { class: `status ${study.status}` }, study.status)),
     el("td", {}, study.backend),
     progressCell(study.progress),
-    el("td", { class: "num" }, fmt(study.best_score)),
+    el("td", { class: "num" }, study.best_interval || fmt(study.best_score)),
     el("td", {}, new Date(study.created_at).toLocaleString()),
   );
 }

@@ -30,8 +30,10 @@ function renderSummary(study) {
   document.getElementById("study-progress").textContent = p.text || `${p.total} trials${counts ? ` (${counts})` : ""}`;
   document.getElementById("progress-bar").style.width = p.n_trials ? `${Math.min(100, (100 * p.trained) / p.n_trials)}%` : "0";
   const objective = study.objective.score || "score";
+  // the best trial's score with its interval over seeds and n (a score is never shown bare)
   document.getElementById("study-best").textContent = study.best
-    ? `best ${objective} ${fmt(study.best.score)} — #${study.best.number} ${study.best.config}` : "no completed trial yet";
+    ? `best trial ${objective} ${study.best.interval || fmt(study.best.score)} — #${study.best.number} ${study.best.config}`
+    : "no completed trial yet";
   renderBestSet(study.best_set, study.baseline);
   document.getElementById("study-notes").textContent = study.notes || "";
   const error = document.getElementById("study-error");
@@ -75,12 +77,18 @@ function renderBestSet(set, baseline) {
   const node = document.getElementById("study-best-set");
   if (!set || !set.best) { node.textContent = ""; return; }
   const b = set.best;
-  const interval = b.low === null ? `${fmt(b.mean)} (${b.n} seed, no interval)` : `${fmt(b.mean)} [${fmt(b.low)}, ${fmt(b.high)}], ${b.n} seeds`;
+  const interval = intervalText(b);
   const same = set.note ? `; ${set.note}`
     : `; ${set.indistinguishable.length} indistinguishable (Welch p > ${set.alpha})${set.untestable ? `, ${set.untestable} with 1 seed untested` : ""}`;
   const chance = set.chance === null ? "" : `; chance ${fmt(set.chance)}`;
-  const untrained = baseline ? `; untrained encoder ${fmt(baseline.mean)}` : "";
+  const untrained = baseline ? `; untrained encoder ${intervalText(baseline)}` : "";
   node.textContent = `best mean ${interval} — #${b.trials[0]}${same}${chance}${untrained}`;
+}
+
+// search.intervals' Estimate as text: "0.412 [0.395, 0.430], 3 seeds" or "0.412 (1 seed, no interval)".
+function intervalText(e) {
+  if (e.low === null || e.low === undefined) return `${fmt(e.mean)} (${e.n} seed${e.n === 1 ? "" : "s"}, no interval)`;
+  return `${fmt(e.mean)} [${fmt(e.low)}, ${fmt(e.high)}], ${e.n} seeds`;
 }
 
 // What the study's data left out (skipped files) or kept damaged (truncated files), with the reasons.
