@@ -76,7 +76,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_trial(args: argparse.Namespace) -> int:
     """One trial of a preset on the embedded default: pretraining, then the proxy evaluation."""
     from core.train.pretrain import TrainingFailed
-    from core.trial import run_trial, small_world_trial
+    from core.trial import run_trial, small_world_trial, untrained_evaluation
 
     try:
         config = preset(args.preset, args.clip_budget)
@@ -99,17 +99,25 @@ def cmd_trial(args: argparse.Namespace) -> int:
         print(f"gdt-search trial: failed at step {error.step}: {error.reason}", file=sys.stderr)
         return 1
     s = result.evaluation.scores
+    # every score beside its two references: the same encoders untrained (same seed) and chance
+    untrained = untrained_evaluation(spec).scores
     print(f"proxy ({s.n_train} train / {s.n_test} test videos, {s.n_classes} classes, subset: {s.subset}):")
-    print(
-        f"  R@1 {s.r_at_1:.3f}  R@5 {s.r_at_5:.3f}  R@20 {s.r_at_20:.3f}  linear {s.linear_top1:.3f}"
-        f"  1-NN {s.fewshot_1nn:.3f} ± {s.fewshot_1nn_std:.3f}"
-    )
+    print(f"  trained            {_metrics_text(vars(s))}  (1-NN: mean of {s.fewshot_repeats} support draws,"
+          f" sd {s.fewshot_1nn_std:.3f})")  # fmt: skip
+    print(f"  untrained encoder  {_metrics_text(vars(untrained))}")
+    print(f"  chance             {_metrics_text(s.chance)}")
     print("measured invariance: " + "  ".join(f"{k} {v.score:+.3f}" for k, v in result.evaluation.invariance.items()))
     print(
         f"train {result.train.wall_seconds:.1f} s ({result.train.clips_per_second:.0f} clips/s on {result.device}),"
         f" eval {result.evaluation.seconds:.1f} s"
     )
     return 0
+
+
+def _metrics_text(scores: dict) -> str:
+    from core.evaluation.metrics import METRIC_LABELS
+
+    return "  ".join(f"{label} {scores[metric]:.3f}" for metric, label in METRIC_LABELS.items())
 
 
 def _parse_overrides(items: list[str]) -> dict:

@@ -196,7 +196,8 @@ def study_out(session: Session, study: Study, best_set: dict | None = None) -> S
 
 def measured(session: Session, study_id: int) -> tuple[list[Measured], float | None]:
     """The study's trained configurations (search.measurements: completed trials, never a duplicate) and the
-    chance level of its proxy (1 / its classes, from a trained trial's scores)."""
+    objective's chance level on its proxy (search.best.chance_level: as measured with the study's baseline, else
+    1 / the classes of a trained trial's proxy)."""
     complete = (Trial.study_id == study_id, Trial.state == "complete", Trial.score.is_not(None))
     rows = session.execute(
         select(Trial.number, Trial.config, Trial.settings, Trial.params, Trial.values, Trial.seed_values)
@@ -206,7 +207,8 @@ def measured(session: Session, study_id: int) -> tuple[list[Measured], float | N
     samples = [(n, c or "", s, p or {}, seeds_in_order(v, sv)) for n, c, s, p, v, sv in rows]
     scores = session.scalars(select(Trial.scores).where(*complete).order_by(Trial.number).limit(1)).first()
     classes = (scores or {}).get("n_classes")  # every trial of a study evaluates on the same proxy
-    return fold(samples), chance_level(classes if isinstance(classes, int) else None)
+    baseline = session.scalar(select(Study.baseline).where(Study.id == study_id))
+    return fold(samples), chance_level(baseline, classes if isinstance(classes, int) else None)
 
 
 def best_set_of(session: Session, study_id: int) -> dict:

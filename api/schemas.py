@@ -175,7 +175,10 @@ class BestSet(BaseModel):
     untestable: int = Field(description="other configurations with < 2 seeds, which cannot be tested")
     alpha: float
     note: str | None = Field(description="why no set can be computed (e.g. 1 seed)")
-    chance: float | None = Field(description="chance level: 1 / the proxy's classes")
+    chance: float | None = Field(
+        description="chance level: the objective on features with no class information (R@1 and the classifiers:"
+        " 1 / the proxy's classes; R@5 and R@20 above it)"
+    )
 
 
 class Effect(BaseModel):

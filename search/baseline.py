@@ -9,6 +9,7 @@ numbers), and keeps it in the Optuna study's user attributes, so a resumed run o
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import optuna
@@ -27,8 +28,12 @@ def measure_baseline(spec: StudySpec) -> dict[str, Any]:
     # Training hyper-parameters play no part in an untrained encoder; a searched one takes any value in range.
     hyper = {name: _any_value(spec.hyper(name)) for name in TRAIN_HYPERPARAMETERS}
     seeds = spec.training_seeds()
-    values = [score(untrained_evaluation(spec.trial_spec(hyper, seed=s)).scores, spec.objective) for s in seeds]
-    return {"seeds": seeds, "values": values, **estimate(values).as_dict()}
+    evaluations = [untrained_evaluation(spec.trial_spec(hyper, seed=s)).scores for s in seeds]
+    values = [score(e, spec.objective) for e in evaluations]
+    # the objective's chance level on the same proxy: each metric's (core.evaluation.metrics.chance_scores),
+    # weighted like the objective; the same for every seed unless a seeded subset of the proxy differs
+    chance = [score(replace(e, **e.chance), spec.objective) for e in evaluations]
+    return {"seeds": seeds, "values": values, **estimate(values).as_dict(), "chance": sum(chance) / len(chance)}
 
 
 def study_baseline(study: optuna.Study, spec: StudySpec) -> dict[str, Any]:

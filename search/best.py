@@ -4,18 +4,20 @@ apart from it.
 A configuration is *indistinguishable* from the best when Welch's t-test of their seeds' scores gives
 p > ALPHA (both need >= 2 seeds). With one seed there is no spread to test against, so no set can be
 computed and the report says so rather than crowning a winner that another seed might reverse. Chance level
-(1 / proxy classes) is reported beside it: a best near chance learnt nothing.
+(the objective on features with no class information) is reported beside it: a best near chance learnt nothing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from search.intervals import welch_p
 from search.measurements import Measured
 
 ALPHA = 0.05
+CHANCE_LABEL = "chance level (no class information in the features)"
 
 
 @dataclass
@@ -44,7 +46,7 @@ class BestSet:
             for m, p in self.indistinguishable:
                 out.append(f"    {m.label}  {m.estimate.text()}  p={p:.2f}")
         if self.chance is not None:
-            out.append(f"  chance level (1 / proxy classes): {self.chance:.3f}")
+            out.append(f"  {CHANCE_LABEL}: {self.chance:.3f}")
         return out
 
     def as_dict(self) -> dict:
@@ -82,5 +84,10 @@ def best_set(measured: Sequence[Measured], chance: float | None = None) -> BestS
     return BestSet(best, same, untestable, chance=chance)
 
 
-def chance_level(n_classes: int | None) -> float | None:
+def chance_level(baseline: Mapping[str, Any] | None, n_classes: int | None) -> float | None:
+    """The objective's score on features with no class information, as the study measured it with its baseline
+    (search.baseline); a study recorded before that has 1 / proxy classes, which is right for R@1 and the
+    classifiers but too low for R@5 and R@20."""
+    if baseline and isinstance(baseline.get("chance"), int | float):
+        return float(baseline["chance"])
     return 1.0 / n_classes if n_classes else None

@@ -22,7 +22,7 @@ from core.gdt.factors import CATALOGUE
 from core.threads import OversubscriptionWarning
 from search import measurements
 from search.baseline import BASELINE_ATTR, baseline_text
-from search.best import BestSet, best_set, chance_level
+from search.best import CHANCE_LABEL, BestSet, best_set, chance_level
 from search.effects import Effect, factor_effects, report_lines
 from search.importance import ParamImportances, from_study
 from search.intervals import estimate
@@ -146,7 +146,7 @@ def summarize(study: optuna.Study) -> StudyResults:
         from_study(study),
         counts=counts,
         effects=factor_effects(measured),
-        best_set=best_set(measured, chance_level(classes)),
+        best_set=best_set(measured, chance_level(study.user_attrs.get(BASELINE_ATTR), classes)),
         baseline=study.user_attrs.get(BASELINE_ATTR),
     )
 
@@ -232,7 +232,7 @@ def report(summary: StudyResults) -> str:
             cost = _fmt(b.values[1]) if b.values and len(b.values) > 1 else "-"
             out.append(f"  #{b.number} {b.config}  score {b.interval()}; device seconds {cost}")
         if summary.best_set and summary.best_set.chance is not None:
-            out.append(f"  chance level (1 / proxy classes): {summary.best_set.chance:.3f}")
+            out.append(f"  {CHANCE_LABEL}: {summary.best_set.chance:.3f}")
     if summary.baseline:
         out.append(f"  {baseline_text(summary.baseline)}")
     out.append("")

@@ -150,6 +150,8 @@ def _run(command: str, expect: int, tmp: Path, cache: Path) -> None:
     output = done.stdout + done.stderr
     assert done.returncode == expect, f"{command} (run as {shlex.join(argv)}) exited {done.returncode}:\n{output}"
     assert "Traceback" not in output, output
+    if argv[1] == "trial":  # the trained scores beside the untrained encoder's and chance
+        assert "\n  untrained encoder  R@1 " in output and "\n  chance             R@1 0.062" in output, output
 
 
 @pytest.fixture(scope="module")

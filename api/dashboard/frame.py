@@ -38,7 +38,7 @@ class StudyFrame:
     factors: list[str]  # in the notation's order, as they appear in the study's configurations
     params: list[str]  # searched parameters, in first-seen order
     invariances: list[str]  # factors with a measured invariance
-    chance: float | None = None  # chance level of the proxy: 1 / its classes
+    chance: float | None = None  # the objective's chance level on the proxy (search.best.chance_level)
     baseline: float | None = None  # the untrained encoder's mean objective (search.baseline)
     _lock: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False)
 
@@ -168,9 +168,10 @@ def load_frame(session: Session, study_id: int, stamp: tuple) -> StudyFrame:
     factors = {k.removeprefix("choice.") for s in columns_of.values() for k in s if k.startswith("choice.")}
     order = [n for n in CATALOGUE if n in factors]
     invariance_factors = [n for n in CATALOGUE if n in invariances]
-    baseline = (session.scalar(select(Study.baseline).where(Study.id == study_id)) or {}).get("mean")
+    baseline = session.scalar(select(Study.baseline).where(Study.id == study_id)) or {}
+    chance = chance_level(baseline, classes)
     return StudyFrame(
-        stamp, trials, intermediate, order, list(params), invariance_factors, chance_level(classes), baseline
+        stamp, trials, intermediate, order, list(params), invariance_factors, chance, baseline.get("mean")
     )
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -157,6 +157,30 @@ METRIC_LABELS = {"r_at_1": "R@1", "r_at_5": "R@5", "r_at_20": "R@20", "linear_to
 METRICS: tuple[str, ...] = tuple(METRIC_LABELS)
 
 
+def chance_scores(train_labels: torch.Tensor, test_labels: torch.Tensor) -> dict[str, float]:
+    """What each metric scores, in expectation, on features that carry no class information: every gallery order
+    equally likely, a classifier's guess independent of the video.
+
+    R@k for a query of class c is then 1 - C(N - n_c, k) / C(N, k) (none of k random gallery videos is of
+    class c; N train videos, n_c of class c), averaged over the test queries -- R@1 is the share n_c / N, but
+    R@5 and R@20 lie far above 1 / classes (16 balanced classes: 0.28 and 0.74). The linear probe and the
+    few-shot 1-NN (one support set per class) guess one of the train classes: 1 / classes.
+    """
+    y_train = _labels(train_labels, len(train_labels), "train_labels")
+    y_test = _labels(test_labels, len(test_labels), "test_labels")
+    n = len(y_train)
+    per_class = {int(c): int(k) for c, k in zip(*torch.unique(y_train, return_counts=True), strict=True)}
+    out = {}
+    for k in RETRIEVAL_KS:
+        if k > n:
+            out[f"r_at_{k}"] = math.nan
+            continue
+        miss = {c: math.comb(n - count, k) / math.comb(n, k) for c, count in per_class.items()}
+        out[f"r_at_{k}"] = float(np.mean([1.0 - miss.get(int(c), 1.0) for c in y_test]))
+    out["linear_top1"] = out["fewshot_1nn"] = 1.0 / len(per_class)
+    return out
+
+
 @dataclass(frozen=True)
 class ProxyScores:
     """Proxy metrics in [0, 1]; an R@k is nan when the (subset) train gallery has fewer than k videos."""
@@ -173,6 +197,7 @@ class ProxyScores:
     n_test: int
     n_classes: int
     subset: str  # "all" or what was kept
+    chance: dict[str, float] = field(default_factory=dict)  # each metric's chance level (chance_scores)
 
 
 def proxy_scores(
@@ -225,6 +250,7 @@ def proxy_scores(
         n_test=len(test),
         n_classes=len(torch.unique(y_train)),
         subset=subset,
+        chance=chance_scores(y_train, y_test),
     )
 
 

@@ -14,6 +14,7 @@ import optuna
 import pytest
 
 from api.client import Client, Effects
+from search.best import CHANCE_LABEL
 from search.runner import report, summarize
 from tests.api.conftest import tiny_spec
 from tests.api.helpers import claim_for, record
@@ -79,7 +80,7 @@ def test_effects_endpoint_client_export_and_cli_agree(live, client, database_url
     # The best: #6 (0.90, sd 0) beats everything; the seeds tell it apart from every other configuration.
     assert best["best"]["config"] == SAMPLES[6][1] and best["best"]["trials"] == [6] and best["best"]["n"] == 2
     assert best["chance"] == pytest.approx(0.25) and best["note"] is None
-    assert "chance level (1 / proxy classes): 0.250" in cli and "indistinguishable from the best" in cli
+    assert f"{CHANCE_LABEL}: 0.250" in cli and "indistinguishable from the best" in cli
 
 
 def test_each_trial_shows_its_seeds_and_interval(live, client, database_url):

@@ -70,7 +70,8 @@ def test_a_running_study_is_drawn_live_and_every_panel_shows_its_data(served, co
     assert seeds.count("2") == len({(t["config"], t["params"].get("lr")) for t in complete})  # 2 seeds per mean
     assert all(t["n_seeds"] == 2 and t["ci_low"] is not None for t in complete)
     assert "best mean" in page.text_content("#study-best-set")
-    # Chance level (1 / proxy classes) and the untrained encoder (search.baseline) on every score plot.
+    # Chance level (the objective on features with no class information; R@1 here: 1 / proxy classes) and the
+    # untrained encoder (search.baseline) on every score plot.
     chance = 1 / complete[0]["scores"]["n_classes"]
     baseline = httpx.get(f"{served}/studies/{study_id}").json()["baseline"]
     assert baseline["n"] == 2 and len(baseline["values"]) == 2  # one untrained score per training seed

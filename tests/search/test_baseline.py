@@ -10,6 +10,7 @@ import pytest
 
 from core.trial import run_trial
 from search.baseline import BASELINE_ATTR
+from search.best import CHANCE_LABEL
 from search.objective import score
 from search.optuna_backend import run_optuna
 from search.recorder import JsonlRecorder
@@ -34,6 +35,14 @@ def test_the_baseline_is_a_zero_step_trial_per_seed_measured_once_and_reported(t
         trial_spec = spec.trial_spec(candidate.train_hyper(), seed=seed)
         untrained = run_trial(candidate.config, replace(trial_spec, train=replace(trial_spec.train, steps=0)))
         assert score(untrained.evaluation.scores, spec.objective) == pytest.approx(value)
+
+    # Chance level: the objective on each metric's chance on the same proxy (core.evaluation.metrics), stored with
+    # the baseline and printed beside the best (with an R@5 objective it is far above 1 / classes).
+    s = untrained.evaluation.scores
+    assert baseline["chance"] == pytest.approx(score(replace(s, **s.chance), spec.objective))
+    r_at_5 = spec.objective.model_copy(update={"score": "r_at_5"})
+    assert score(replace(s, **s.chance), r_at_5) > 2 / s.n_classes
+    assert f"{CHANCE_LABEL}: {baseline['chance']:.3f}" in report(summarize(study))
 
     events = [e["event"] for e in recorder.events()]
     assert events.index("baseline_measured") < events.index("trial_started")  # every score has its reference

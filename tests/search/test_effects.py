@@ -177,7 +177,7 @@ def test_the_best_set_holds_what_welch_cannot_tell_apart():
     assert welch_p([0.50, 0.52, 0.54], [0.10, 0.11, 0.12]) < 0.001
     assert result.untestable == 1
     text = "\n".join(result.lines())
-    assert "chance level (1 / proxy classes): 0.250" in text and "0.520 [" in text
+    assert "chance level (no class information in the features): 0.250" in text and "0.520 [" in text
 
     single = best_set(fold([(0, I_TS, SETTINGS[I_TS], {}, [0.5]), (1, D_TS, SETTINGS[D_TS], {}, [0.4])]))
     assert single.indistinguishable == [] and "no set can be computed" in single.note

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from search.best import CHANCE_LABEL
 from search.optuna_backend import run_optuna
 from search.recorder import JsonlRecorder
 from search.runner import report, summarize
@@ -44,7 +45,7 @@ def test_a_trial_is_the_mean_of_its_seeds_and_records_each(tmp_path):
     assert finished["seed_values"] == seeds and finished["values"][0] == pytest.approx(sum(seeds) / 2)
 
     text = report(summarize(study))
-    assert "mean [95 % CI], seeds" in text and ", 2 seeds" in text and "chance level (1 / proxy classes): 0.250" in text
+    assert "mean [95 % CI], seeds" in text and ", 2 seeds" in text and f"{CHANCE_LABEL}: 0.250" in text
 
 
 def test_one_seed_says_no_interval_and_no_best_set(tmp_path):

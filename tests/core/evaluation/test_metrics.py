@@ -5,6 +5,7 @@ import torch
 
 from core.evaluation.metrics import (
     average_clip_features,
+    chance_scores,
     fewshot_1nn,
     linear_probe_top1,
     measured_invariance,
@@ -142,3 +143,30 @@ def test_invariance_is_partial_for_partially_changed_embeddings_and_nan_when_col
     assert math.isnan(collapsed.score) and collapsed.pos == pytest.approx(1.0)
     with pytest.raises(ValueError, match="same shape"):
         measured_invariance(torch.ones(5, 4), torch.ones(4, 4))
+
+
+def test_chance_is_the_hand_computation_and_what_random_features_score():
+    """R@k of features with no class information: 1 - C(N - n_c, k) / C(N, k) per query; R@1 the class share, the
+    classifiers 1 / classes. Unbalanced gallery (3, 5, 12 of 20 train videos), one test video per class and
+    one of a class the gallery lacks (it can never hit)."""
+    y_train = torch.tensor([0] * 3 + [1] * 5 + [2] * 12)
+    y_test = torch.tensor([0, 1, 2, 3])
+    chance = chance_scores(y_train, y_test)
+    for k in (1, 5, 20):
+        hits = [1 - math.comb(20 - n_c, k) / math.comb(20, k) for n_c in (3, 5, 12)] + [0.0]
+        assert chance[f"r_at_{k}"] == pytest.approx(sum(hits) / 4)
+    assert chance["r_at_1"] == pytest.approx((3 + 5 + 12) / 20 / 4)
+    assert chance["linear_top1"] == chance["fewshot_1nn"] == pytest.approx(1 / 3)
+
+    # 16 balanced classes, 5 videos each: random features score it (200 draws, within 3 standard errors)
+    y_train, y_test = torch.arange(16).repeat_interleave(5), torch.arange(16).repeat_interleave(2)
+    chance = chance_scores(y_train, y_test)
+    assert chance["r_at_1"] == pytest.approx(1 / 16) and chance["r_at_5"] > 4 * chance["r_at_1"]
+    g = torch.Generator().manual_seed(0)
+    drawn = [retrieval_recall(torch.randn(80, 8, generator=g), y_train, torch.randn(32, 8, generator=g), y_test)
+             for _ in range(200)]  # fmt: skip
+    for k in (1, 5, 20):
+        values = torch.tensor([d[k] for d in drawn])
+        assert values.mean().item() == pytest.approx(chance[f"r_at_{k}"], abs=3 * values.std().item() / math.sqrt(200))
+    scores = proxy_scores(torch.randn(80, 8, generator=g), y_train, torch.randn(32, 8, generator=g), y_test)
+    assert scores.chance == chance
