@@ -78,34 +78,49 @@ def tau_b_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Agreement:
-    """Kendall tau between two rankings of `n` configurations, with a bootstrap 95 % interval over them."""
+    """Kendall tau between two rankings of `n` configurations, with a bootstrap 95 % interval over them and `p`,
+    the chance of a tau this large from rankings with no association (one-sided; exact for few configurations)."""
 
     tau: float | None
     low: float | None
     high: float | None
     n: int
+    p: float | None = None
 
     def text(self) -> str:
         if self.tau is None:
             return f"no ranking ({self.n} configurations, or constant scores)"
-        interval = f" [{self.low:+.2f}, {self.high:+.2f}]" if self.low is not None else " (no interval)"
-        return f"tau {self.tau:+.2f}{interval}, {self.n} configurations"
+        if self.low is not None:
+            interval = f" [{self.low:+.2f}, {self.high:+.2f}]"
+        elif abs(self.tau) > 1 - 1e-9:  # every resample ranks alike: a bootstrap cannot show how far off it may be
+            interval = f" (no interval: every pair {'agrees' if self.tau > 0 else 'disagrees'})"
+        else:
+            interval = " (no interval)"
+        chance = f", p {self.p:.3f} with no association" if self.p is not None else ""
+        return f"tau {self.tau:+.2f}{interval}{chance}, {self.n} configurations"
 
 
 def agreement(a: Sequence[float], b: Sequence[float], seed: int = 0, resamples: int = BOOTSTRAP) -> Agreement:
-    """tau(a, b) and its percentile bootstrap interval: configurations resampled with replacement (a resample
-    whose ranking is undefined, e.g. one configuration drawn every time, is left out)."""
+    """tau(a, b), its percentile bootstrap interval -- configurations resampled with replacement (a resample
+    whose ranking is undefined, e.g. one configuration drawn every time, is left out) -- and the one-sided p of
+    no association. A tau of +-1 has no interval: every resample agrees in every pair, so the bootstrap's
+    [1, 1] would claim a certainty that a handful of configurations cannot give; its p says how rare it is."""
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     point = kendall_tau(a, b)
     if point is None or len(a) < 3:
         return Agreement(point, None, None, len(a))
+    from scipy import stats
+
+    p = float(stats.kendalltau(a, b, alternative="greater").pvalue)
+    if abs(point) > 1 - 1e-9:
+        return Agreement(point, None, None, len(a), p)
     rows = np.random.default_rng(seed).integers(0, len(a), (resamples, len(a)))
     draws = tau_b_rows(a[rows], b[rows])
     draws = draws[~np.isnan(draws)]
     if len(draws) < resamples // 2:
-        return Agreement(point, None, None, len(a))
+        return Agreement(point, None, None, len(a), p)
     low, high = np.percentile(draws, [2.5, 97.5])
-    return Agreement(point, float(low), float(high), len(a))
+    return Agreement(point, float(low), float(high), len(a), p)
 
 
 @dataclass

@@ -55,6 +55,19 @@ def test_the_interval_covers_the_known_tau_of_a_synthetic_objective():
     assert agreement(quality, quality).tau == pytest.approx(1.0)
 
 
+def test_a_perfect_ranking_of_few_configurations_has_no_interval_but_says_how_rare_it_is():
+    """Six configurations in the same order: every bootstrap resample agrees too, so its [1, 1] would claim a
+    certainty six configurations cannot give. No interval; p = 1 / 6! that independent rankings agree fully."""
+    perfect = agreement(range(6), range(6))
+    assert perfect.tau == pytest.approx(1.0) and perfect.low is None and perfect.high is None
+    assert perfect.p == pytest.approx(1 / math.factorial(6))
+    assert "tau +1.00 (no interval: every pair agrees), p 0.001 with no association" in perfect.text()
+    one_swap = agreement([0, 1, 2, 3, 5, 4], range(6))  # 14 of 15 pairs agree: tau 13/15
+    assert one_swap.tau == pytest.approx(13 / 15) and one_swap.low < one_swap.tau and one_swap.high == 1.0
+    assert one_swap.p == pytest.approx(6 / math.factorial(6))  # orders with at most one swapped pair: 1 + 5
+    assert agreement(range(6), range(6)[::-1]).text().startswith("tau -1.00 (no interval: every pair disagrees)")
+
+
 def _synthetic() -> Calibration:
     """Five configurations whose reference ranking is 0 < 1 < 2 < 3 < 4. The 100-step budget ranks them
     (tau 0.4, below the bar), the 300-step budget with one adjacent swap (tau 0.8); the 300-step runs'

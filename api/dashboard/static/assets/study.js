@@ -48,7 +48,9 @@ function renderCalibration(calibration, pruning) {
   const node = document.getElementById("study-calibration");
   node.hidden = !calibration && !pruning;
   if (node.hidden) return;
-  const tau = (a) => a.tau === null ? "no ranking" : `τ ${signed(a.tau)}${a.low === null ? "" : ` [${signed(a.low)}, ${signed(a.high)}]`}`;
+  // search.calibration.Agreement: tau, its bootstrap interval (none at ±1: every resample agrees) and p of no association
+  const tau = (a) => a.tau === null ? "no ranking" : `τ ${signed(a.tau)}${a.low === null ? " (no interval)" : ` [${signed(a.low)}, ${signed(a.high)}]`}`
+    + (a.p === null || a.p === undefined ? "" : `, p ${a.p.toFixed(3)}`);
   const lines = [];
   let head = "Calibration: none measured";
   if (calibration) {
