@@ -227,8 +227,8 @@ def main() -> None:
     lines += ["", f"Random search without replacement needs (N + 1) / (m + 1) = **{random_expected:.2f}** on average."]
     if "random" in samplers:  # the statistic sets a median of 10 against a mean: it flatters every sampler
         own = samplers["random"]["trials_to_best"]
-        lines += [f"Random search's own median over these 10 searches is {own:g}, {random_expected / own:.2f}x its"
-                  " expectation: the column compares a median with a mean. The next section compares means."]  # fmt: skip
+        lines += [f"Random search's own median over these 10 searches is {own:g}, {random_expected / own:.2f}x"
+                  " its expectation: the column compares a median with a mean. The next section compares means."]
     lines += [""]
     if expectation:
         lines += expectation_lines(expectation, n, m, random_expected, preset)

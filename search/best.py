@@ -5,9 +5,10 @@ A configuration is *indistinguishable* from the best when Welch's t-test of thei
 p > ALPHA (both need >= 2 seeds). Seeds are common random numbers, so a paired test is the other candidate;
 with 3 seeds it has 2 degrees of freedom, and on the four recorded table1 worlds (900 steps) the two tests'
 sets differ in size by one, in no consistent direction (Welch 5, 6, 5, 8 of 18; paired 4, 7, 6, 7), and in 1-3
-members: Welch, which needs no seed-by-seed match between configurations, stays. With one seed there is no spread to test against, so no set can be
-computed and the report says so rather than crowning a winner that another seed might reverse. Chance level
-(the objective on features with no class information) is reported beside it: a best near chance learnt nothing.
+members: Welch, which needs no seed-by-seed match between configurations, stays. With one seed there is no
+spread to test against, so no set can be computed and the report says so rather than crowning a winner that
+another seed might reverse. Chance level (the objective on features with no class information) is reported
+beside it: a best near chance learnt nothing.
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ each parameter's distribution inferred from the values it took, so the same stud
 
 from __future__ import annotations
 
+import json
 import math
 import random
 import warnings
@@ -81,8 +82,12 @@ def from_study(study: optuna.Study) -> ParamImportances:
 
 
 def from_samples(samples: Iterable[Sample], n_trials: int, max_trials: int = MAX_TRIALS) -> ParamImportances:
-    """The importances from the trained configurations' (number, params, score), whatever their order."""
-    samples = sorted(samples, key=lambda s: s[0])
+    """The importances from the trained configurations' (number, params, score), whatever their order. Trials with
+    the same params (a configuration trained twice) are one configuration: their mean score, counted once."""
+    by_params: dict[str, list] = {}
+    for number, params, value in sorted(samples, key=lambda s: s[0]):
+        by_params.setdefault(json.dumps(params, sort_keys=True, default=str), []).append((number, params, value))
+    samples = [(group[0][0], group[0][1], sum(v for _, _, v in group) / len(group)) for group in by_params.values()]
     trained = len(samples)
     if trained < MIN_TRAINED:
         return ParamImportances(trained=trained, trials=n_trials, note=not_enough(trained))

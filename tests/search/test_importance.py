@@ -61,3 +61,13 @@ def test_below_the_minimum_the_answer_is_not_enough_trained_configurations():
     assert result.importances == {} and result.trained == MIN_TRAINED - 1
     assert result.note.startswith(f"not enough trained configurations ({MIN_TRAINED - 1} of {MIN_TRAINED})")
     assert result.note in result.line()
+
+
+def test_a_configuration_trained_twice_is_one_configuration():
+    """Two trials with the same params (trained twice, e.g. by two workers) are one configuration with their mean
+    score: the count says 9, not 10, and the importances are those of the 9 with that mean."""
+    samples = [(t.number, t.params, t.value) for t in _study(9, extras=False).trials]
+    number, params, value = samples[4]
+    twice = from_samples([*samples, (9, dict(params), value + 0.02)], 10)
+    averaged = [(n, p, v + 0.01 if n == number else v) for n, p, v in samples]
+    assert twice.trained == 9 and twice.importances == from_samples(averaged, 10).importances
