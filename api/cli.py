@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 
 from core.errors import GDTSearchError
-from core.gdt.config import GDTConfig, InvalidConfiguration
+from core.gdt.config import MAX_CLIP_BUDGET, GDTConfig, InvalidConfiguration
 from core.gdt.presets import PRESETS, preset
 from core.gdt.validity import validate
 from core.trial import DEFAULT_STEPS
@@ -35,7 +35,7 @@ def _parse_choices(items: list[str]) -> dict[str, str | tuple[str, int]]:
         choice, colon, k = value.partition(":")
         if choice not in {c.value for c in Choice}:
             raise UsageError(f"'{item}': unknown choice '{choice}' for {name}; choices: {allowed}")
-        if colon and not (k.isdigit() and int(k) >= 1):
+        if colon and not (k.isascii() and k.isdigit() and int(k) >= 1):  # '²'.isdigit() is true, int('²') fails
             raise UsageError(f"'{item}': K_m must be a positive integer, got '{k}'")
         choices[name] = (choice, int(k)) if colon else choice
     return choices
@@ -129,7 +129,10 @@ def _parse_overrides(items: list[str]) -> dict:
         field, sep, value = item.partition("=")
         if not sep or not field:
             raise UsageError(f"--set: expected FIELD=VALUE, got '{item}'")
-        overrides[field] = yaml.safe_load(value)
+        try:
+            overrides[field] = yaml.safe_load(value)
+        except yaml.YAMLError as error:
+            raise UsageError(f"--set {field}: '{value}' is not a YAML value: {str(error).splitlines()[0]}") from None
     return overrides
 
 
@@ -147,7 +150,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                               "search.workers": args.workers})  # fmt: skip
     recorders = [] if args.quiet else [ConsoleRecorder(verbose=args.verbose)]
     if args.record:
-        recorders.append(JsonlRecorder(args.record))
+        recorders.append(_record_file(args.record, JsonlRecorder))
     try:
         study = run_study(spec, MultiRecorder(*recorders))
     except (StudyMismatch, ValueError) as error:
@@ -166,6 +169,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     for line in describe_data(data_report(spec)):  # files the data left out or kept truncated
         print(line)
     return 0
+
+
+def _record_file(path: str, recorder):
+    """A JSON-lines recorder on `path`, whose folder must exist and be writable: found now, not after a trial."""
+    record = Path(path)
+    if record.is_dir() or not record.parent.is_dir():
+        raise UsageError(f"--record {path}: {'a folder' if record.is_dir() else 'no such folder'}")
+    try:
+        with record.open("a"), open(f"{record}.lock", "a"):  # the file and its lock (search.recorder) can be made
+            pass
+    except OSError as error:
+        raise UsageError(f"--record {path}: {error.strerror or error}") from None
+    return recorder(record)
 
 
 def _study_spec(args: argparse.Namespace, fields: dict):
@@ -201,7 +217,6 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     import json
 
     from search.calibration import THRESHOLD, adopt_calibration, calibrate, report, store_calibration
-    from search.optuna_backend import open_study
 
     spec = _study_spec(args, {"search.seeds": args.seeds})
     if args.adopt:  # a calibration saved before (--out), for a study of the same design: no training
@@ -210,12 +225,15 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         except (OSError, ValueError) as error:  # json.JSONDecodeError is a ValueError
             raise UsageError(f"{args.adopt}: {error}") from None
         print(report(calibration))
-        store_calibration(open_study(spec), calibration)
+        store_calibration(_calibrated_study(spec), calibration)
         print(f"adopted {args.adopt}: stored with study '{spec.name}' in {spec.database_url}")
         return 0
+    _check_calibration_options(args)
+    study = _calibrated_study(spec)  # before the training: a study of another design is refused at once
+    budgets = sorted(set(args.budgets or [max(1, spec.trial.steps // 3)]) | {spec.trial.steps})
     print(f"calibrating {spec.name}: {args.configurations} configurations x {spec.search.seeds} seed(s) at"
-          f" {sorted(set(args.budgets or []) | {spec.trial.steps})} steps and a reference of"
-          f" {args.reference_steps or 4 * spec.trial.steps}", flush=True)  # fmt: skip
+          f" {budgets} steps and a reference of {args.reference_steps or 4 * spec.trial.steps}",
+          flush=True)  # fmt: skip
 
     def heard(config: str, steps: int, value: float) -> None:
         print(f"  {steps:>6} steps  {config}: {value:.3f}", flush=True)
@@ -228,11 +246,38 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         raise UsageError(str(error)) from None
     print()
     print(report(calibration))
-    store_calibration(open_study(spec), calibration)
-    print(f"stored with study '{spec.name}' in {spec.database_url}")
-    if args.out:
+    if args.out:  # first: the training's result is kept even if the database refuses it
         Path(args.out).write_text(json.dumps(calibration.as_dict(), indent=2) + "\n")
+    store_calibration(study, calibration)
+    print(f"stored with study '{spec.name}' in {spec.database_url}")
     return 0
+
+
+def _check_calibration_options(args: argparse.Namespace) -> None:
+    """The command line's calibration options, bounded as the spec's `search.calibration` section bounds them."""
+    from pydantic import ValidationError
+
+    from search.spec import CalibrationSection
+
+    given = {"configurations": args.configurations, "budgets": args.budgets, "reference_steps": args.reference_steps,
+             "threshold": args.threshold}  # fmt: skip
+    try:
+        CalibrationSection(**{k: v for k, v in given.items() if v is not None})
+    except ValidationError as error:
+        problems = [f"--{'-'.join(str(error['loc'][0]).split('_'))}: {error['msg']}" for error in error.errors()]
+        raise UsageError("; ".join(problems)) from None
+    if args.out and not Path(args.out).parent.is_dir():
+        raise UsageError(f"--out {args.out}: no such folder")
+
+
+def _calibrated_study(spec):
+    """The Optuna study the calibration is stored with; a stored study of another trial design is a UsageError."""
+    from search.optuna_backend import StudyMismatch, open_study
+
+    try:
+        return open_study(spec)
+    except StudyMismatch as error:
+        raise UsageError(str(error)) from None
 
 
 def _no_valid_configuration(spec) -> str | None:
@@ -309,26 +354,46 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return worker.run()
 
 
+def _int_in(low: int, high: int):
+    """An argparse type: an integer in [low, high]; anything else is argparse's usage error (exit status 2)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got '{text}'") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be {low} .. {high}, got {value}")
+        return value
+
+    return parse
+
+
+CLIP_BUDGET = _int_in(2, MAX_CLIP_BUDGET)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gdt-search", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
     presets = commands.add_parser("presets", help="list the named configurations and their batch structure")
-    presets.add_argument("--clip-budget", type=int, default=64)
+    presets.add_argument("--clip-budget", type=CLIP_BUDGET, default=64)
     presets.set_defaults(run=cmd_presets)
 
     check = commands.add_parser("check", help="validate a configuration, e.g. TR=distinctive TS=invariant:2")
     check.add_argument("choices", nargs="*", metavar="FACTOR=CHOICE[:K]")
-    check.add_argument("--clip-budget", type=int, default=64)
+    check.add_argument("--clip-budget", type=CLIP_BUDGET, default=64)
     check.set_defaults(run=cmd_check)
 
     trial = commands.add_parser("trial", help="pretrain one preset on the embedded default and score it")
     trial.add_argument("--preset", default="iccv-l", choices=list(PRESETS))
-    trial.add_argument("--steps", type=int, default=DEFAULT_STEPS, help="default: the embedded default trial's")
-    trial.add_argument("--clip-budget", type=int, default=64)
-    trial.add_argument("--seed", type=int, default=0)
+    trial.add_argument("--steps", type=_int_in(1, 10**8), default=DEFAULT_STEPS,
+                       help="default: the embedded default trial's")  # fmt: skip
+    trial.add_argument("--clip-budget", type=CLIP_BUDGET, default=64)
+    trial.add_argument("--seed", type=_int_in(0, 2**32 - 1), default=0)
     trial.add_argument("--checkpoint", help="save the trained model here (resumes from it if it exists)")
-    trial.add_argument("--finetune-epochs", type=int, default=0, help="then fine-tune fully on the proxy split")
+    trial.add_argument("--finetune-epochs", type=_int_in(0, 10_000), default=0,
+                       help="then fine-tune fully on the proxy split")  # fmt: skip
     trial.set_defaults(run=cmd_trial)
 
     run = commands.add_parser("run", help="run a study (a YAML/JSON spec or a preset) and print its results table")
@@ -356,7 +421,8 @@ def build_parser() -> argparse.ArgumentParser:
     cal.add_argument("--budgets", type=int, nargs="+", metavar="STEPS",
                      help="budgets to compare (default: a third of trial.steps; trial.steps always)")
     cal.add_argument("--reference-steps", type=int, help="the reference budget (default 4 x trial.steps)")
-    cal.add_argument("--eval-every", type=int, help="intermediate evaluations (default trial.eval_every, else steps/3)")
+    cal.add_argument("--eval-every", type=_int_in(1, 10**8),
+                     help="intermediate evaluations (default trial.eval_every, else steps/3)")  # fmt: skip
     cal.add_argument("--seeds", type=int, help="training seeds per configuration (default search.seeds)")
     cal.add_argument("--threshold", type=float, help="Kendall tau at which rankings agree (default 0.6)")
     cal.add_argument("--out", metavar="FILE.json", help="also write the calibration here")
@@ -366,16 +432,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser("serve", help="the HTTP API (OpenAPI at /docs) plus one local worker")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
-    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--port", type=_int_in(0, 65_535), default=8000)
     serve.add_argument("--database-url", help="overrides $GDT_SEARCH_DATABASE_URL (default sqlite:///gdt-search.db)")
-    serve.add_argument("--workers", type=int, default=1, help="local worker processes to start (default 1)")
+    serve.add_argument("--workers", type=_int_in(0, 64), default=1, help="local worker processes to start (default 1)")
     serve.add_argument("--no-worker", action="store_true", help="the API only; run `gdt-search worker` elsewhere")
     serve.set_defaults(run=cmd_serve)
 
     worker = commands.add_parser("worker", help="claim queued studies from the database and run them")
     worker.add_argument("--database-url", help="overrides $GDT_SEARCH_DATABASE_URL")
     worker.add_argument("--id", help="worker id (default hostname:pid:random)")
-    worker.add_argument("--max-studies", type=int, help="exit after running this many studies")
+    worker.add_argument("--max-studies", type=_int_in(1, 10**9), help="exit after running this many studies")
     worker.add_argument("--exit-with-parent", action="store_true", help="stop when the parent process dies")
     worker.set_defaults(run=cmd_worker)
     return parser

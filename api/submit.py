@@ -33,6 +33,7 @@ from api.settings import (
 from core.data.proxy_datasets import PROXY_DATASETS
 from core.errors import GDTSearchError
 from search.spec import DataSection, Range, RaySection, SpecError, StudySpec, load_spec
+from search.spec_source import DuplicateKey, load_json
 
 # The pretraining root and every registered proxy dataset's root field (core.data.proxy_datasets).
 DATA_ROOT_FIELDS = ("pretrain_root", *dict.fromkeys(dataset.root_field for dataset in PROXY_DATASETS.values()))
@@ -84,9 +85,11 @@ def parse_body(body: bytes, limit: int) -> dict:
     except UnicodeDecodeError as error:
         raise BodyError(422, f"body is not UTF-8: {error}") from None
     try:
-        raw = json.loads(text, parse_int=_int, parse_float=_float, parse_constant=_constant)
+        raw = load_json(text, parse_int=_int, parse_float=_float, parse_constant=_constant)
     except json.JSONDecodeError as error:
         raise BodyError(422, f"invalid JSON at line {error.lineno}, column {error.colno}: {error.msg}") from None
+    except DuplicateKey as error:  # a JSON parser keeps the last silently: the study would not be the one sent
+        raise BodyError(422, f"invalid study spec: {error}") from None
     except (ValueError, RecursionError) as error:
         raise BodyError(422, f"invalid JSON: {str(error) or type(error).__name__}") from None
     if not isinstance(raw, dict):
@@ -131,8 +134,6 @@ def service_problems(spec: StudySpec, limits: Limits, database_url: str) -> list
                 problems.append(
                     (f"hyperparameters.{name}", f"a stepped range may have at most {limits.space_checked} values")
                 )
-        elif isinstance(value, Range) and value.step is not None:
-            problems.append((f"hyperparameters.{name}.step", "must be > 0"))
     world = spec.data.world
     if world.videos_per_class * len(world.classes) > limits.world_videos:
         problems.append(

@@ -1,6 +1,7 @@
 """Search spaces, the trial objective, Optuna and Ray Tune backends.
 
     spec.py            StudySpec (YAML/JSON, pydantic): factors, budgets, data, objective, backend; load_spec
+    spec_source.py     a spec file's text as data: a key given twice is an error; each field's line for messages
     study_presets.py   study presets: GDT Table 1 space ("table1"), the extended catalogue ("extended")
     space.py           the conditional space: suggest / enumerate / feasibility / equivalence keys
     objective.py       spec + configuration -> pretrain -> proxy -> score (train_candidate, OptunaObjective)

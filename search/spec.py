@@ -14,7 +14,7 @@ import json
 import math
 import os
 import typing
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -27,28 +27,53 @@ from core.data.world import WorldConfig
 from core.errors import GDTSearchError
 from core.evaluation.metrics import METRICS
 from core.evaluation.proxy import EvalSpec
-from core.gdt.config import GDTConfig, InvalidConfiguration
+from core.gdt.config import MAX_CLIP_BUDGET, GDTConfig, InvalidConfiguration
 from core.gdt.factors import CATALOGUE, Choice
 from core.threads import cores_available, default_threads, oversubscription
 from core.train.pretrain import TrainSpec
 from core.trial import DataSpec, TrialSpec, default_augment, small_world_trial
 from search.samplers import PRUNER_KINDS, PRUNERS, RAY_SCHEDULERS, SAMPLERS
+from search.spec_source import DuplicateKey, line_of, load_json, load_yaml
 
 DEFAULT_TRIAL = small_world_trial()
 # Numeric hyper-parameters a study may search; everything else in `trial` is fixed per study.
 TRAIN_HYPERPARAMETERS = ("lr", "momentum", "weight_decay", "warmup_fraction")
 HYPERPARAMETERS = ("temperature", *TRAIN_HYPERPARAMETERS)
+# Where each hyper-parameter makes sense (a fixed value, a range's ends, every choice): beyond, training diverges
+# or does nothing (lr 1e308 gives NaN losses; momentum >= 1 never forgets; temperature 1e-320 overflows the logits).
+HYPER_BOUNDS = {
+    "temperature": (1e-4, 100.0),
+    "lr": (1e-8, 10.0),
+    "momentum": (0.0, 0.999),
+    "weight_decay": (0.0, 100.0),
+    "warmup_fraction": (0.0, 1.0),
+}
 DATABASE_ENV = "GDT_SEARCH_DATABASE_URL"
 DEFAULT_DATABASE = "sqlite:///gdt-search.db"
 
 
 class SpecError(GDTSearchError, ValueError):
-    """An invalid study spec; `problems` lists (dotted field, what is wrong and what is allowed)."""
+    """An invalid study spec; `problems` lists (dotted field, what is wrong and what is allowed). Read from a file
+    (`source`, with each field's line in `lines`), every problem names the file and line it is on, or the
+    `--set` that gave the field (`overridden`)."""
 
-    def __init__(self, problems: list[tuple[str, str]]):
+    def __init__(
+        self,
+        problems: list[tuple[str, str]],
+        source: str | None = None,
+        lines: Mapping[str, int] | None = None,
+        overridden: Collection[str] = (),
+    ):
         self.problems = problems
-        lines = "\n".join(f"  {field}: {message}" for field, message in problems)
-        super().__init__(f"invalid study spec:\n{lines}")
+
+        def where(field: str) -> str:
+            if any(field == o or field.startswith(o + ".") for o in overridden):
+                return "--set "
+            line = line_of(lines or {}, field) if source else None
+            return f"{source}:{line}: " if line is not None else ""
+
+        text = "\n".join(f"  {where(field)}{field}: {message}" for field, message in problems)
+        super().__init__(f"invalid study spec{f' {source}' if source else ''}:\n{text}")
 
     @property
     def fields(self) -> list[str]:
@@ -276,7 +301,7 @@ class RaySection(_Strict):
 
 
 class StudySpec(_Strict):
-    name: str = Field("gdt-study", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    name: str = Field("gdt-study", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=200)  # the column's width
     notes: str = Field("", max_length=4000, description="free text for the researcher: why this study was run")
     backend: Literal["optuna", "ray"] = "optuna"
     storage: str | None = None  # database URL; default $GDT_SEARCH_DATABASE_URL or sqlite:///gdt-search.db
@@ -297,6 +322,17 @@ class StudySpec(_Strict):
     objective: ObjectiveSection = Field(default_factory=ObjectiveSection)
     search: SearchSection = Field(default_factory=SearchSection)
     ray: RaySection = Field(default_factory=RaySection)
+
+    @field_validator("hyperparameters", mode="before")
+    @classmethod
+    def _no_booleans(cls, value: Any) -> Any:
+        """`temperature: true` would become 1.0: a number is written as a number."""
+        if isinstance(value, Mapping):
+            for name, hyper in value.items():
+                items = hyper.get("choices", []) if isinstance(hyper, Mapping) else [hyper]
+                if any(isinstance(v, bool) for v in (items if isinstance(items, list) else [])):
+                    raise ValueError(f"{name}: a number, not true / false")
+        return value
 
     # -- conversions to core ---------------------------------------------------------------------
 
@@ -429,6 +465,7 @@ def load_spec(source: str | Path | Mapping, overrides: Mapping[str, Any] | None 
         search.spec.SpecError: invalid study spec:
           factors.TR.choices.0: Input should be 'invariant', 'distinctive', 'ignore' or 'off'
     """
+    source_name, lines, named_by_file = None, {}, False
     if isinstance(source, Mapping):
         raw = dict(source)
     else:
@@ -438,23 +475,30 @@ def load_spec(source: str | Path | Mapping, overrides: Mapping[str, Any] | None 
         except OSError as error:
             raise SpecError([("<file>", f"cannot read {path}: {error.strerror or error}")]) from error
         try:
-            raw = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-        except (json.JSONDecodeError, yaml.YAMLError) as error:
+            raw, lines = (load_json(text), {}) if path.suffix == ".json" else load_yaml(text)
+        except (json.JSONDecodeError, yaml.YAMLError, DuplicateKey) as error:
             raise SpecError(
                 [("<file>", f"{path} is not valid {path.suffix.lstrip('.') or 'YAML'}: {error}")]
             ) from error
         if not isinstance(raw, dict):
             raise SpecError([("<file>", f"{path} must hold a mapping of fields, got {type(raw).__name__}")])
+        named_by_file = "name" not in raw
         raw.setdefault("name", path.stem)
+        source_name = str(path)
     for dotted, value in (overrides or {}).items():
         _set_dotted(raw, dotted, value)
+    where = dict(source=source_name, lines=lines, overridden=list(overrides or {}))
     try:
         spec = StudySpec.model_validate(raw)
     except ValidationError as error:
-        raise SpecError(_pydantic_problems(error)) from None
+        problems = _pydantic_problems(error)
+        if named_by_file:  # the fix is a `name:` field, not a new file name
+            problems = [(f, m + " (the spec has no `name:`, so it was taken from the file's name)" if f == "name"
+                         else m) for f, m in problems]  # fmt: skip
+        raise SpecError(problems, **where) from None
     problems = check_spec(spec)
     if problems:
-        raise SpecError(problems)
+        raise SpecError(problems, **where)
     return spec
 
 
@@ -592,8 +636,12 @@ def check_spec(spec: StudySpec) -> list[tuple[str, str]]:
         except InvalidConfiguration as error:
             problems.append(("order", str(error)))
     for budget in spec.clip_budgets:
-        if budget < 2:
-            problems.append(("clip_budget", f"must be >= 2 clips, got {budget}"))
+        if not 2 <= budget <= MAX_CLIP_BUDGET:
+            problems.append(("clip_budget", f"must be 2 .. {MAX_CLIP_BUDGET} clips, got {budget}"))
+    if isinstance(spec.clip_budget, list) and len(set(spec.clip_budget)) != len(spec.clip_budget):
+        problems.append(("clip_budget", f"duplicate budgets in {spec.clip_budget}"))
+    if spec.order is not None and not spec.order:
+        problems.append(("order", "empty: leave it out for the default order, or list the factors"))
     for name, value in spec.hyperparameters.items():
         where = f"hyperparameters.{name}"
         if name not in HYPERPARAMETERS:
@@ -608,10 +656,15 @@ def check_spec(spec: StudySpec) -> list[tuple[str, str]]:
             if value.log and value.step is not None:
                 problems.append((where, "a range is either log or stepped, not both"))
             values = [value.low, value.high]
-        if name in ("temperature", "lr") and any(v <= 0 for v in values):
-            problems.append((where, f"{name} must be > 0"))
-        if name != "lr" and name != "temperature" and any(v < 0 for v in values):
-            problems.append((where, f"{name} must be >= 0"))
+        if isinstance(value, Range) and value.step is not None:
+            values.append(value.step)
+            if not value.step > 0:
+                problems.append((f"{where}.step", f"must be > 0, got {value.step}"))
+        low, high = HYPER_BOUNDS[name]
+        if any(not math.isfinite(v) for v in values):
+            problems.append((where, f"must be finite numbers, got {values}"))
+        elif any(not low <= v <= high for v in (values[:2] if isinstance(value, Range) else values)):
+            problems.append((where, f"{name} must lie in [{low:g}, {high:g}], got {values}"))
     if spec.sampler_needs_finite_space:
         for name, value in spec.hyperparameters.items():
             if isinstance(value, Range) and value.step is None:
@@ -696,6 +749,24 @@ def check_spec(spec: StudySpec) -> list[tuple[str, str]]:
         WorldConfig(**{**spec.data.world.model_dump(), "classes": tuple(spec.data.world.classes)})
     except (ValueError, KeyError) as error:
         problems.append(("data.world", str(error).strip("'\"")))
+    if len(spec.data.world.classes) < 2:
+        problems.append(("data.world.classes", f"at least 2 classes (a proxy of one class ranks nothing), got"
+                                               f" {list(spec.data.world.classes)}"))  # fmt: skip
+    classes = spec.evaluation.classes
+    if classes is not None:
+        n = len(spec.data.world.classes) if spec.data.kind == "world" else None
+        if len(set(classes)) < 2:
+            problems.append(("evaluation.classes", f"at least 2 distinct class indices, got {list(classes)}"))
+        elif min(classes) < 0 or (n is not None and max(classes) >= n):
+            problems.append(("evaluation.classes", f"class indices are 0 .. {n - 1 if n else 'classes - 1'} (the"
+                                                   f" proxy's classes in order), got {list(classes)}"))  # fmt: skip
+    search = spec.search
+    if search.grace_s is not None and search.grace_s <= search.heartbeat_s:
+        problems.append(("search.grace_s", f"must be more than search.heartbeat_s ({search.heartbeat_s} s): a live"
+                                           " worker's trial would count as dead between two heartbeats"))  # fmt: skip
+    for metric, weight in (spec.objective.weights or {}).items():
+        if not math.isfinite(weight):
+            problems.append((f"objective.weights.{metric}", f"must be a finite number, got {weight}"))
     return problems
 
 

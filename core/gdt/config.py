@@ -63,6 +63,9 @@ class ModalityPairs:
     intra_audio: bool = False
 
 
+MAX_CLIP_BUDGET = 65_536  # clips per batch: 2**16, more than any GPU holds at the papers' clip size
+
+
 @dataclass(frozen=True)
 class GDTConfig:
     """Per-factor settings in sampling order (DS first), the clip budget and the temperature.
@@ -130,6 +133,10 @@ class GDTConfig:
             raise InvalidConfiguration(f"budget_counts must be one of {allowed}, got {self.budget_counts!r}")
         if not self.temperature > 0:
             raise InvalidConfiguration(f"temperature must be > 0, got {self.temperature}")
+        if not 2 <= self.clip_budget <= MAX_CLIP_BUDGET:  # beyond it a batch's index tensors alone exhaust memory
+            raise InvalidConfiguration(
+                f"clip_budget must be 2 .. {MAX_CLIP_BUDGET} clips per batch, got {self.clip_budget}", ("DS",)
+            )
         for name, setting in self.settings:
             _check_setting(name, setting)
         if self.k_videos < 2:

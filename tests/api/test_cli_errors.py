@@ -70,3 +70,63 @@ def test_serve_and_worker_on_an_unreachable_database_say_so(command, capsys):
     err = capsys.readouterr().err
     assert err.startswith(f"gdt-search {command}: database postgresql+psycopg://x@127.0.0.1:1/y: cannot connect:")
     assert "Connection refused" in err and len(err.splitlines()) <= 2
+
+
+def test_a_spec_file_s_problems_name_the_file_and_line_and_a_key_given_twice_is_refused(tmp_path, capsys):
+    path = tmp_path / "study.yaml"
+    path.write_text("name: lines\nfactors:\n  TR:\n    choices: [invariant]\ntrial:\n  steps: lots\n")
+    assert main(["run", str(path), "--set", "search.seeds=0", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert f"  {path}:6: trial.steps: Input should be a valid integer" in err
+    assert "  --set search.seeds: at least 1, got 0" in err  # a --set field is no line of the file
+    # A parser keeps the last of two equal keys silently: this file would have trained 900 steps, not 2.
+    path.write_text("name: twice\ntrial: {steps: 2}\nfactors: {TR: {choices: [invariant]}}\ntrial: {eval_every: 1}\n")
+    assert main(["run", str(path), "--quiet"]) == 2
+    assert "line 4: key 'trial' is given twice (first on line 2)" in capsys.readouterr().err
+    unnamed = tmp_path / "my study.yaml"
+    unnamed.write_text("factors: {TR: {choices: [invariant]}}\n")
+    assert main(["run", str(unnamed), "--quiet"]) == 2
+    assert "the spec has no `name:`, so it was taken from the file's name" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "words"),
+    [
+        (["run", "--preset", "table1", "--set", "trial.steps=[1"], "--set trial.steps: '[1' is not a YAML value"),
+        (["check", "TR=distinctive:²"], "K_m must be a positive integer, got '²'"),
+        (["check", "TR=invariant", "MOD=invariant", "--clip-budget", "100000000000"], "must be 2 .. 65536"),
+        (["trial", "--steps", "0"], "argument --steps: must be 1 .. 100000000, got 0"),
+        (["serve", "--port", "99999"], "argument --port: must be 0 .. 65535, got 99999"),
+        (["serve", "--workers", "-2"], "argument --workers: must be 0 .. 64, got -2"),
+        (["calibrate", "--preset", "table1", "--budgets", "-5"], "--budgets: Input should be greater than or equal"),
+        (["calibrate", "--preset", "table1", "--threshold", "5"], "--threshold: Input should be less than or equal"),
+        (["calibrate", "--preset", "table1", "--configurations", "0"], "--configurations: Input should be greater"),
+        (["calibrate", "--preset", "table1", "--eval-every", "-3"], "argument --eval-every: must be 1 .."),
+        (["run", "--preset", "table1", "--record", "/proc/nowhere/x.jsonl"], "--record /proc/nowhere/x.jsonl: no such"),
+    ],
+)
+def test_bad_command_lines_are_a_message_and_status_2(argv, words, tmp_path, capsys):
+    if argv[0] in ("run", "calibrate"):
+        argv = [*argv, "--storage", f"sqlite:///{tmp_path / 'studies.db'}"]
+    try:
+        status = main(argv)
+    except SystemExit as exit:  # argparse's own usage errors
+        status = exit.code
+    assert status == 2 and words in capsys.readouterr().err
+
+
+def test_calibrate_refuses_a_study_of_another_design_before_training(tmp_path, capsys):
+    """A stored study whose trial design differs is found before any training (it used to be found after it, and
+    the trained calibration was lost)."""
+    from search.optuna_backend import open_study
+    from search.spec import load_spec
+
+    storage = f"sqlite:///{tmp_path / 'studies.db'}"
+    spec = load_spec({"name": "cal", "storage": storage, "factors": {"TR": {"choices": ["invariant"]}},
+                      "trial": {"steps": 2}})  # fmt: skip
+    open_study(spec)
+    argv = ["calibrate", "--preset", "table1", "--name", "cal", "--storage", storage, "--configurations", "3"]
+    assert main([*argv, "--set", "trial.steps=3"]) == 2
+    captured = capsys.readouterr()
+    assert "gdt-search calibrate: study 'cal' in" in captured.err and "was run with different" in captured.err
+    assert "calibrating" not in captured.out  # refused before any training

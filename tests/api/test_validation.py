@@ -61,7 +61,12 @@ def problems(response) -> dict[str, str]:
         (spec_with(**{"search.timeout_s": 1e12}), "search.timeout_s", "at most"),
         (spec_with(**{"search.workers": 1000}), "search.workers", "at most 64"),
         (spec_with(**{"trial.steps": 10**8}), "trial.steps", "at most 1000000 steps"),
-        (spec_with(clip_budget=10**6), "clip_budget", "at most 4096 clips"),
+        (spec_with(clip_budget=8192), "clip_budget", "at most 4096 clips"),  # this server's limit
+        (spec_with(clip_budget=10**6), "clip_budget", "must be 2 .. 65536 clips"),  # any machine's
+        (spec_with(name="a" * 250), "name", "at most 200 characters"),  # the column holds 200: was a 500
+        (spec_with(**{"data.world.classes": []}), "data.world.classes", "at least 2 classes"),
+        (spec_with(**{"search.heartbeat_s": 60, "search.grace_s": 1}), "search.grace_s", "more than"),
+        (spec_with(hyperparameters={"lr": 1e308}), "hyperparameters.lr", "must lie in"),
         (spec_with(**{"data.world.videos_per_class": 10**7}), "data.world.videos_per_class", "at most 100000"),
         (spec_with(**{"encoders.video": "giant"}), "encoders.video", "unknown video encoder"),
         (spec_with(storage="sqlite:////tmp/elsewhere.db"), "storage", "its own database"),
@@ -92,6 +97,7 @@ def test_bad_specs_name_the_field(client, body, field, words):
         (b'{"name": "x", "clip_budget": NaN}', "NaN is not valid JSON"),
         (b'{"name": "x", "clip_budget": ' + b"9" * 5000 + b"}", "out of range"),
         (b"[" * 100_000 + b"]" * 100_000, "invalid JSON"),
+        (b'{"name": "x", "factors": {}, "factors": {}}', "key 'factors' is given twice"),  # not silently the last
     ],
 )
 def test_malformed_bodies_are_422_on_the_body(client, content, words):

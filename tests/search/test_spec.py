@@ -59,7 +59,7 @@ def problems(raw: dict, overrides: dict | None = None) -> dict[str, str]:
         ({**BASE, "backend": "dask"}, "backend", ["'optuna'", "'ray'"]),
         ({**BASE, "backend": "ray", "search": {"workers": 2}}, "search.workers", ["max_concurrent"]),
         ({**BASE, "name": "my study"}, "name", ["pattern"]),
-        ({**BASE, "clip_budget": [16, 1]}, "clip_budget", [">= 2"]),
+        ({**BASE, "clip_budget": [16, 1]}, "clip_budget", ["must be 2 .. 65536 clips, got 1"]),
         ({**BASE, "clip_budget_counts": "audio"}, "clip_budget_counts", ["'clips'", "'video_clips'"]),
         ({**BASE, "order": ["TS", "DS", "MOD", "TR", "SP", "AUG"]}, "order", ["DS first"]),
         ({**BASE, "search": {"n_trials": None}, "hyperparameters": {"lr": {"low": 0.01, "high": 0.1}}},
@@ -107,14 +107,14 @@ def problems_of_path(path) -> dict[str, str]:
 
 
 def test_conversion_to_core_specs():
-    spec = load_spec({**BASE, "trial": {"steps": 9, "eval_every": 3}, "evaluation": {"classes": [0, 2]},
+    spec = load_spec({**BASE, "trial": {"steps": 9, "eval_every": 3}, "evaluation": {"classes": [0, 1]},
                       "hyperparameters": {"lr": {"low": 0.01, "high": 0.1}, "momentum": 0.5},
                       "data": {"world": {"videos_per_class": 4, "classes": ["grow", "fall"]}},
                       "encoders": {"width": 8}})  # fmt: skip
     trial = spec.trial_spec({"lr": 0.03})
     assert trial.train.steps == 9 and trial.train.eval_every == 3
     assert trial.train.lr == 0.03 and trial.train.momentum == 0.5
-    assert trial.eval.classes == (0, 2)
+    assert trial.eval.classes == (0, 1)
     assert trial.data.world.videos_per_class == 4 and trial.data.world.classes == ("grow", "fall")
     assert trial.width == 8
     with pytest.raises(ValueError, match="hyperparameters.lr"):
@@ -178,3 +178,33 @@ def test_the_spec_offers_exactly_the_registered_samplers_and_pruners():
 
     assert typing.get_args(SearchSection.model_fields["sampler"].annotation) == tuple(SAMPLERS)
     assert typing.get_args(PrunerSection.model_fields["kind"].annotation) == (*PRUNERS, *RAY_SCHEDULERS)
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "words"),
+    [
+        ({"name": "a" * 250}, "name", "at most 200 characters"),
+        ({"hyperparameters": {"lr": {"low": 0.001, "high": 0.01, "step": 0}}}, "hyperparameters.lr.step", "> 0"),
+        ({"hyperparameters": {"temperature": float("nan")}}, "hyperparameters.temperature", "finite"),
+        ({"hyperparameters": {"lr": 1e308}}, "hyperparameters.lr", "must lie in [1e-08, 10]"),
+        ({"hyperparameters": {"momentum": {"choices": [0.5, 1.5]}}}, "hyperparameters.momentum", "[0, 0.999]"),
+        ({"hyperparameters": {"temperature": True}}, "hyperparameters", "a number, not true / false"),
+        ({"data": {"world": {"classes": []}}}, "data.world.classes", "at least 2 classes"),
+        ({"evaluation": {"classes": [99, 1]}}, "evaluation.classes", "class indices are 0 .. 15"),
+        ({"evaluation": {"classes": [3, 3]}}, "evaluation.classes", "at least 2 distinct"),
+        ({"search": {"heartbeat_s": 60, "grace_s": 1}}, "search.grace_s", "more than search.heartbeat_s (60 s)"),
+        ({"clip_budget": [8, 8]}, "clip_budget", "duplicate budgets"),
+        ({"clip_budget": 10**11}, "clip_budget", "must be 2 .. 65536"),
+        ({"order": []}, "order", "empty"),
+        ({"objective": {"score": "weighted", "weights": {"r_at_1": float("inf")}}}, "objective.weights.r_at_1",
+         "finite"),
+    ],
+)
+def test_values_that_would_fail_or_mislead_at_run_time_are_refused_naming_the_field(changes, field, words):
+    """Each of these used to be accepted and then crash a study (an empty class list, a zero step), train on
+    NaN losses (lr 1e308), or quietly discard trained results (grace_s below the heartbeat)."""
+    spec = {"factors": {"TR": {"choices": ["invariant", "distinctive"]}, "MOD": {"choices": ["invariant"]}}}
+    with pytest.raises(SpecError) as info:
+        load_spec({**spec, **changes})
+    problems = dict(info.value.problems)
+    assert field in problems and words in problems[field], problems
