@@ -124,23 +124,24 @@ def _summary_fields(study: Study, counts: dict[str, int]) -> dict:
 
 
 def best_scores(session: Session, study_ids: list[int]) -> dict[int, tuple[float, str]]:
-    """Each study's highest completed score with its interval over seeds, in one query (the best-first index
-    serves it): the first row of each study's best-first order."""
+    """Each study's highest completed score with its interval over seeds: the maxima in one grouped query, then
+    the trials that hold them in one more (both served by the best-first index, whatever the studies' sizes)."""
     if not study_ids:
         return {}
-    ranked = (
-        select(
-            Trial.study_id, Trial.score, Trial.values, Trial.seed_values,
-            func.row_number().over(partition_by=Trial.study_id, order_by=(Trial.score.desc(), Trial.number))
-            .label("rank"),
-        )
-        .where(Trial.study_id.in_(study_ids), Trial.state == "complete", Trial.score.is_not(None))
-        .subquery()
-    )  # fmt: skip
-    columns = ranked.c  # by name: `ranked.c.values` would be the collection's own method
-    rows = session.execute(select(columns["study_id"], columns["score"], columns["values"], columns["seed_values"])
-                           .where(columns["rank"] == 1))  # fmt: skip
-    return {study_id: (score, estimate(seed_values(v, s) or [score]).text()) for study_id, score, v, s in rows}
+    complete = (Trial.state == "complete", Trial.score.is_not(None))
+    maxima = session.execute(
+        select(Trial.study_id, func.max(Trial.score))
+        .where(Trial.study_id.in_(study_ids), *complete)
+        .group_by(Trial.study_id)
+    ).all()
+    if not maxima:
+        return {}
+    holders = session.execute(
+        select(Trial.study_id, Trial.score, Trial.values, Trial.seed_values)
+        .where(or_(*(and_(Trial.study_id == study_id, Trial.score == score) for study_id, score in maxima)), *complete)
+        .order_by(Trial.study_id, Trial.number.desc())  # ties: the first trial (the last written wins below)
+    ).all()
+    return {study_id: (score, estimate(seed_values(v, s) or [score]).text()) for study_id, score, v, s in holders}
 
 
 def list_studies(session: Session, status: str | None, limit: int, offset: int) -> tuple[list[StudySummary], int]:
