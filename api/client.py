@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,79 @@ class APIError(GDTSearchError, RuntimeError):
         else:
             text = str(detail)
         super().__init__(f"HTTP {status}: {text}")
+
+
+class SpecFileError(GDTSearchError, ValueError):
+    """A spec file the client cannot send: not valid YAML / JSON, a key given twice, not a mapping of fields, or a
+    value JSON has no form for (a YAML date). The message names the file, the line and the field."""
+
+
+def read_spec_file(path: str | Path) -> dict:
+    """The spec in a YAML or JSON file (`.json`: JSON), read as `gdt-search run` reads it (search.spec_source);
+    SpecFileError names the file and line of a syntax error or a key given twice, and the field of a value JSON
+    cannot carry."""
+    from search.spec_source import DuplicateKey, line_of, load_json, load_yaml
+
+    source = str(path)
+    text = Path(path).read_text()
+    try:
+        spec, lines = (load_json(text), {}) if source.endswith(".json") else load_yaml(text)
+    except json.JSONDecodeError as error:
+        raise SpecFileError(f"{source} line {error.lineno}, column {error.colno}: {error.msg}") from None
+    except yaml.YAMLError as error:
+        raise SpecFileError(_yaml_problem(source, error)) from None
+    except DuplicateKey as error:  # YAML's says "line 5: ...", JSON's has no line
+        raise SpecFileError(f"{source}{' ' if str(error).startswith('line ') else ': '}{error}") from None
+    if not isinstance(spec, dict):
+        raise SpecFileError(f"{source} must hold a mapping of fields, got {type(spec).__name__}")
+    # `gdt-search run` reads a YAML date as a date and refuses it ("notes: Input should be a valid string");
+    # sent as its ISO text, the service would queue what the command line refuses.
+    found = _not_json(spec, "")
+    if found:
+        field, value = found
+        line = line_of(lines, field)
+        what = "a date" if isinstance(value, date) else "binary data" if isinstance(value, bytes) else "a set"
+        raise SpecFileError(
+            f"{source}{f' line {line}' if line else ''}: {field}: YAML reads {value} as {what}, which no spec field"
+            " takes; quote it to give it as text"
+        )
+    return spec
+
+
+def _yaml_problem(source: str, error: yaml.YAMLError) -> str:
+    """'study.yaml line 4, column 3: expected ..., while parsing a flow mapping (from line 3)': PyYAML's own
+    message says only `in "<unicode string>"` of text it was given as a string."""
+    mark = getattr(error, "problem_mark", None)
+    if mark is None:
+        return f"{source} is not valid YAML: {error}"
+    message = getattr(error, "problem", None) or "not valid YAML"
+    context, context_mark = getattr(error, "context", None), getattr(error, "context_mark", None)
+    if context:
+        message += f", {context}" + (f" (from line {context_mark.line + 1})" if context_mark else "")
+    return f"{source} line {mark.line + 1}, column {mark.column + 1}: {message}"
+
+
+def _not_json(value: Any, field: str, seen: set[int] | None = None) -> tuple[str, Any] | None:
+    """The first (dotted field, value) under `value` that JSON cannot carry: what YAML reads as a date (or
+    datetime), binary data or a set."""
+    if isinstance(value, date | bytes | set):
+        return field or "(the document)", value
+    if not isinstance(value, dict | list):
+        return None
+    seen = set() if seen is None else seen
+    if id(value) in seen:  # a YAML alias of a list or mapping already walked (a recursive one included)
+        return None
+    seen.add(id(value))
+    if isinstance(value, dict):
+        items = [(f"{field}.{k}" if field else str(k), v) for k, v in value.items()]
+        items += [(f"{field}.{k}" if field else str(k), k) for k in value]  # a date as a key
+    else:
+        items = [(f"{field}.{i}" if field else str(i), v) for i, v in enumerate(value)]
+    for name, item in items:
+        found = _not_json(item, name, seen)
+        if found:
+            return found
+    return None
 
 
 @dataclass
@@ -151,10 +225,10 @@ class Client:
     # -- studies -------------------------------------------------------------------------------------
 
     def create_study(self, spec: dict | str | Path) -> int:
-        """Queue a study from a spec dict or a YAML/JSON file; returns its id."""
+        """Queue a study from a spec dict or a YAML/JSON file; returns its id. A file that is not valid YAML /
+        JSON, or holds a value JSON cannot carry, is SpecFileError naming the file, line and field."""
         if not isinstance(spec, dict):
-            text = Path(spec).read_text()
-            spec = json.loads(text) if str(spec).endswith(".json") else yaml.safe_load(text)
+            spec = read_spec_file(spec)
         return int(self._call("POST", "/studies", json=spec).json()["id"])
 
     def study(self, study_id: int) -> dict:

@@ -23,6 +23,7 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.orm import Session
 
 from api.models import PREFIX, VERSION_TABLE
+from core.errors import GDTSearchError
 
 MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
 _ADVISORY_LOCK = 0x6764742D  # "gdt-": serialises migrations of one PostgreSQL database
@@ -151,16 +152,47 @@ def migration_lock(db: Database) -> Iterator[Connection]:
                 connection.commit()
 
 
+class UnknownRevision(GDTSearchError):
+    """The database is at a migration this code does not have: a newer gdt-search migrated it."""
+
+
+def refuse_unknown_revision(db: Database, connection: Connection) -> None:
+    """Raise UnknownRevision when the database's revision is not one of this code's migrations.
+
+    Alembic would say only "Can't locate revision identified by '0042'", in a traceback, from deep inside
+    `upgrade`; the operator needs to hear that the database is newer than this install.
+    """
+    from alembic.script import ScriptDirectory
+
+    current = []
+    if inspect(connection).has_table(VERSION_TABLE):
+        current = connection.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalars().all()
+    connection.rollback()  # a read only; alembic begins its own transaction on this connection
+    if not current:
+        return
+    script = ScriptDirectory.from_config(alembic_config(db.url))
+    known = {r.revision for r in script.walk_revisions()}
+    unknown = [revision for revision in current if revision not in known]
+    if unknown:
+        shown = db.engine.url.render_as_string(hide_password=True)
+        raise UnknownRevision(
+            f"database {shown} is at migration {', '.join(unknown)}, which this gdt-search does not know"
+            f" (its newest is {script.get_current_head()}): a newer gdt-search migrated it; upgrade gdt-search"
+        )
+
+
 def migrate(db: Database, revision: str = "head", optuna_tables: bool = True) -> None:
     """Upgrade the service's tables to `revision` and create Optuna's, under the migration lock.
 
     Idempotent and safe from several processes at once. Optuna creates its tables lazily from whichever
     process opens the storage first; two study processes doing that at once on a fresh PostgreSQL
-    database collide (duplicate enum type), so the service creates them here, once.
+    database collide (duplicate enum type), so the service creates them here, once. A database at a
+    revision this code does not have (a newer install migrated it) is UnknownRevision, and left as it is.
     """
     from alembic import command
 
     with migration_lock(db) as connection:
+        refuse_unknown_revision(db, connection)
         command.upgrade(alembic_config(db.url, connection), revision)
         connection.commit()
         if optuna_tables:
@@ -182,6 +214,7 @@ def downgrade(db: Database, revision: str) -> None:
     from alembic import command
 
     with migration_lock(db) as connection:
+        refuse_unknown_revision(db, connection)
         command.downgrade(alembic_config(db.url, connection), revision)
         connection.commit()
 

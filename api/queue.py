@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from api.db import Database
 from api.models import FINISHED_STUDY, Event, Study, Trial, Worker, utcnow
+from core.errors import GDTSearchError
 
 if TYPE_CHECKING:
     from search.spec import StudySpec
@@ -84,7 +85,9 @@ def worker_stopped(db: Database, worker_id: str) -> None:
 def claim(db: Database, worker_id: str) -> Claimed | None:
     """Take the oldest queued study for `worker_id`, or None; never gives one study to two workers."""
     now = utcnow()
-    values = dict(status="running", worker_id=worker_id, heartbeat_at=now, attempts=Study.attempts + 1)
+    # error=None: whatever the study process records from here on is this attempt's, so a crash is told
+    # apart from the one before it (the previous attempt's cause stays in its `requeued` event)
+    values = dict(status="running", worker_id=worker_id, heartbeat_at=now, attempts=Study.attempts + 1, error=None)
     with db.write() as session:
         if db.postgres:
             study_id = session.execute(
@@ -196,6 +199,8 @@ def release(
 def _requeue(
     session: Session, study: Study, reason: str, max_attempts: int, count_attempt: bool, worker_id: str | None
 ) -> str:
+    if study.error:  # what this attempt's study process recorded before it died (the exception it raised)
+        reason = f"{reason}: {study.error}"
     fail_running_trials(session, study.id, reason, worker_id)
     if not count_attempt:
         study.attempts = max(0, study.attempts - 1)
@@ -244,12 +249,24 @@ def reap_stale(db: Database, stale_after_s: float, max_attempts: int, now: datet
     return handled
 
 
+class AlreadyFinished(GDTSearchError):
+    """A cancel for a study that has already ended (completed, failed or cancelled); `status` says which."""
+
+    def __init__(self, study_id: int, status: str):
+        self.study_id, self.status = study_id, status
+        super().__init__(f"study {study_id} has already finished ({status})")
+
+
 def request_cancel(db: Database, study_id: int) -> Study | None:
-    """Queued: cancelled at once. Running: flagged; its worker stops it at the next heartbeat."""
+    """Queued: cancelled at once. Running: flagged; its worker stops it at the next heartbeat. Finished:
+    AlreadyFinished, and nothing changes."""
     with db.write() as session:
         study = session.get(Study, study_id, with_for_update=True)
         if study is None:
             return None
+        # Read under the row lock: a study this request cancels is told apart from one already cancelled.
+        if study.status in FINISHED_STUDY:
+            raise AlreadyFinished(study_id, study.status)
         if study.status == "queued":
             study.status, study.finished_at, study.cancel_requested = "cancelled", utcnow(), True
             add_event(session, study.id, "cancelled", "cancelled before it started")

@@ -13,7 +13,7 @@ import signal
 import subprocess
 import sys
 
-from api.db import Database, migrate
+from api.db import Database, UnknownRevision, migrate
 from api.settings import MIGRATE_ENV, Settings
 from api.worker import REPO
 
@@ -31,8 +31,13 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000, workers
 
     if settings.migrate_on_start:
         db = Database(settings.database_url)
-        migrate(db)  # once, before the worker and the API start
-        db.dispose()
+        try:
+            migrate(db)  # once, before the worker and the API start
+        except UnknownRevision as error:  # the operator's to fix: a message and status 2, as for bad input
+            print(f"gdt-search serve: {error}", file=sys.stderr)
+            return 2
+        finally:
+            db.dispose()
     children = [start_worker(settings) for _ in range(workers)]
     # uvicorn re-raises the signal that stopped it once it has shut down; with these handlers in place that
     # returns here instead of killing the process, so the workers are stopped gracefully below.

@@ -9,7 +9,8 @@ watchdog thread kills this process group: a study never runs unsupervised.
 Exit codes: 0 the study ran to its budget; 3 the study cannot run or could train nothing (its Optuna
 study differs, its data folder is missing or badly laid out, its device is not on this worker, every
 trial failed) -- the reason is in the study's `error` and the worker fails the study with it at once;
-4 the claim was lost; anything else is a crash (the worker requeues the study).
+4 the claim was lost; anything else is a crash (the worker requeues the study, naming the exception this
+process recorded in `error` as its cause).
 
 Where the study reads, writes and connects comes from this worker's settings, never from the stored
 spec (`api.submit.server_side`).

@@ -28,7 +28,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 
 from api import queue
-from api.db import Database, migrate
+from api.db import Database, UnknownRevision, migrate
 from api.models import Study
 from api.settings import MIGRATE_ENV, Settings
 from api.study_process import CLAIM_LOST, STUDY_ERROR
@@ -118,7 +118,12 @@ class Worker:
         if self.exit_with_parent:
             self._watch_parent()
         if self.settings.migrate_on_start:
-            migrate(self.db)
+            try:
+                migrate(self.db)
+            except UnknownRevision as error:  # the operator's to fix: a message and status 2, as for bad input
+                print(f"gdt-search worker: {error}", file=sys.stderr, flush=True)
+                self.db.dispose()
+                return 2
         queue.register_worker(self.db, self.id, socket.gethostname(), os.getpid())
         self.log(f"started on {self.db.engine.url.render_as_string(hide_password=True)}")
         done = 0

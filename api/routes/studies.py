@@ -85,15 +85,20 @@ def read_study(study_id: StudyId, session: ReadSession):
     response_model=StudyOut,
     status_code=202,
     dependencies=Write,
-    responses={**R401, **R404, 409: {"model": Problem, "description": "the study has already finished"}},
+    responses={
+        **R401,
+        **R404,
+        409: {"model": Problem, "description": "the study has already finished (completed, failed or cancelled)"},
+    },
 )
 def cancel_study(study_id: StudyId, db: DatabaseDep):
     """Cancel: a queued study at once; a running one is stopped by its worker at its next heartbeat
     (its running trials are marked failed, reason "cancelled")."""
-    study = queue.request_cancel(db, study_id)
+    try:
+        study = queue.request_cancel(db, study_id)
+    except queue.AlreadyFinished as finished:  # completed, failed or cancelled: there is nothing to stop
+        raise HTTPException(409, str(finished)) from None
     if study is None:
         raise HTTPException(404, f"study {study_id} not found")
-    if study.status in ("completed", "failed"):
-        raise HTTPException(409, f"study {study_id} has already finished ({study.status})")
     with db.read() as session:
         return queries.study_out(session, get_study(session, study_id))

@@ -7,7 +7,9 @@ import io
 
 import pytest
 
+from api import queue
 from api.db import Database, head_revision
+from api.models import FINISHED_STUDY
 from tests.api.conftest import LiveServer, settings_for, tiny_spec
 from tests.api.helpers import claim_for, record
 
@@ -144,18 +146,33 @@ def test_cancel_a_queued_study_and_refuse_a_finished_one(live, client):
     first = client.post("/studies", json=tiny_spec("a")).json()["id"]
     response = client.post(f"/studies/{first}/cancel")
     assert response.status_code == 202 and response.json()["status"] == "cancelled"
-    assert client.post(f"/studies/{first}/cancel").status_code == 202  # idempotent
+    again = client.post(f"/studies/{first}/cancel")  # nothing left to stop: as for any finished study
+    assert again.status_code == 409 and again.json()["detail"] == f"study {first} has already finished (cancelled)"
 
     second = client.post("/studies", json=tiny_spec("b")).json()["id"]
     claimed, _ = claim_for(live.settings.database_url)
     assert claimed.id == second  # the cancelled study is never claimed
-    from api import queue
-
     db = Database(live.settings.database_url)
     assert queue.finish(db, second, "test-host:1:recorder", "completed", "done")
     db.dispose()
     refused = client.post(f"/studies/{second}/cancel")
     assert refused.status_code == 409 and "already finished (completed)" in refused.json()["detail"]
+
+
+@pytest.mark.parametrize("status", FINISHED_STUDY)
+def test_cancelling_a_finished_study_is_409_naming_its_status_and_changes_nothing(live, client, status):
+    study_id = client.post("/studies", json=tiny_spec(f"ended-{status}")).json()["id"]
+    claimed, _ = claim_for(live.settings.database_url)
+    db = Database(live.settings.database_url)
+    assert queue.finish(db, claimed.id, "test-host:1:recorder", status, f"ended ({status})")
+    db.dispose()
+    before = client.get(f"/studies/{study_id}").json()
+    events = client.get(f"/studies/{study_id}/events").json()["items"]
+    refused = client.post(f"/studies/{study_id}/cancel")
+    assert refused.status_code == 409, refused.text
+    assert refused.json() == {"detail": f"study {study_id} has already finished ({status})"}
+    assert client.get(f"/studies/{study_id}").json() == before  # cancel_requested, finished_at kept
+    assert client.get(f"/studies/{study_id}/events").json()["items"] == events
 
 
 def test_unknown_ids_are_404_with_a_message(client):

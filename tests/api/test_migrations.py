@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 from datetime import UTC, datetime
 
@@ -12,12 +15,13 @@ from alembic.migration import MigrationContext
 from sqlalchemy import MetaData, Table, inspect, select, text
 
 from api import queue
-from api.db import Database, current_revision, downgrade, head_revision, migrate, object_filter
+from api.db import Database, UnknownRevision, current_revision, downgrade, head_revision, migrate, object_filter
 from api.models import BEST_INDEX, VERSION_TABLE, Base, Event, Trial
+from core.errors import GDTSearchError
 from core.gdt.config import GDTConfig
 from search.spec import load_spec
 from search.storage import open_storage
-from tests.api.conftest import create_pg_database, drop_pg_database, tiny_spec
+from tests.api.conftest import REPO, create_pg_database, drop_pg_database, tiny_spec
 
 SERVICE_TABLES = {t.name for t in Base.metadata.sorted_tables}
 
@@ -215,3 +219,55 @@ def test_duplicates_recorded_before_0009_lose_the_score_they_reused(fresh_url):
         assert duplicate.values == [0.4, 2.0] and duplicate.duplicate_of == 0
     downgrade(db, "0008")
     db.dispose()
+
+
+def _migrated_by_a_newer_install(url: str) -> Database:
+    """A database a newer gdt-search migrated: at revision 0042, which this code does not have, with a study."""
+    db = Database(url)
+    migrate(db)
+    queue.enqueue(db, load_spec(tiny_spec("recorded-before")))
+    with db.write() as session:
+        session.execute(text(f"UPDATE {VERSION_TABLE} SET version_num = '0042'"))
+    return db
+
+
+def test_a_database_newer_than_this_code_is_refused_by_name_and_left_alone(fresh_url):
+    db = _migrated_by_a_newer_install(fresh_url)
+    shown = db.engine.url.render_as_string(hide_password=True)
+    expected = (
+        f"database {shown} is at migration 0042, which this gdt-search does not know (its newest is"
+        f" {head_revision()}): a newer gdt-search migrated it; upgrade gdt-search"
+    )
+    with pytest.raises(UnknownRevision) as refused:
+        migrate(db)
+    assert str(refused.value) == expected and isinstance(refused.value, GDTSearchError)
+    with pytest.raises(UnknownRevision):
+        downgrade(db, "0008")
+    assert current_revision(db) == "0042"  # nothing migrated, nothing recorded lost
+    with db.read() as session:
+        assert session.execute(text("SELECT name FROM gdt_studies")).scalars().all() == ["recorded-before"]
+    db.dispose()
+
+
+@pytest.mark.parametrize("command", ["serve", "worker"])
+def test_serve_and_worker_on_a_newer_database_say_so_and_exit_2(fresh_url, command, tmp_path):
+    db = _migrated_by_a_newer_install(fresh_url)
+    db.dispose()
+    argv = [sys.executable, "-m", "api.cli", command, "--database-url", fresh_url]
+    if command == "serve":
+        argv += ["--port", "0", "--no-worker"]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=120, cwd=tmp_path, env=_cli_env())
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
+    assert f"gdt-search {command}: database " in done.stderr
+    assert f"is at migration 0042, which this gdt-search does not know (its newest is {head_revision()})" in (
+        done.stderr
+    )
+    db = Database(fresh_url)
+    assert current_revision(db) == "0042"
+    db.dispose()
+
+
+def _cli_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GDT_SEARCH_")}
+    return env | {"PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}

@@ -148,3 +148,43 @@ def test_cancel_requested_for_a_dead_workers_study_ends_cancelled(database_url):
     with db.read() as session:
         assert session.get(Study, study_id).status == "cancelled"
     db.dispose()
+
+
+def test_a_crash_is_requeued_with_what_its_own_attempt_recorded(database_url):
+    """The study process records the exception it raised, then dies: the requeue, the trial it interrupted and
+    the final error name that exception -- and a later attempt killed without a word is not given the earlier
+    attempt's cause."""
+    from api.study_process import _record_error
+
+    enqueue(database_url, 1)
+    claimed, recorder = claim_for(database_url, "w1")
+    record(recorder, 0, "complete", 0.5, finish=False)
+    db = Database(database_url)
+    _record_error(db, claimed.id, "w1", "IndexError: list index out of range")
+    died = "the study process died (exit code 1)"
+    assert queue.release(db, claimed.id, "w1", died, max_attempts=2) == "queued"
+    with db.read() as session:
+        trial = session.scalars(select(Trial).where(Trial.study_id == claimed.id)).one()
+        requeued = session.scalars(select(Event.message).where(Event.kind == "requeued")).one()
+    assert trial.reason == requeued.removeprefix("requeued: ") == f"{died}: IndexError: list index out of range"
+
+    queue.register_worker(db, "w2", "host", 2)
+    assert queue.claim(db, "w2").attempts == 2
+    with db.read() as session:
+        assert session.get(Study, claimed.id).error is None  # this attempt has recorded nothing yet
+    assert queue.release(db, claimed.id, "w2", "the study process died (signal SIGKILL)", max_attempts=2) == "failed"
+    with db.read() as session:
+        study = session.get(Study, claimed.id)
+    assert study.error == "gave up after 2 attempts; last: the study process died (signal SIGKILL)"
+
+    enqueue(database_url, 1)  # a study that crashes the same way twice says so in its final error
+    for attempt in (1, 2):
+        again = queue.claim(db, "w2")
+        assert again.attempts == attempt
+        _record_error(db, again.id, "w2", "IndexError: list index out of range")
+        status = queue.release(db, again.id, "w2", died, max_attempts=2)
+    with db.read() as session:
+        error = session.get(Study, again.id).error
+    assert status == "failed"
+    assert error == f"gave up after 2 attempts; last: {died}: IndexError: list index out of range"
+    db.dispose()
