@@ -5,7 +5,7 @@ Every mutating endpoint requires the token once `GDT_SEARCH_API_TOKEN` is set (`
 <token>`), and reads too with `GDT_SEARCH_PROTECT_READS=1`. Every bad input is a 4xx whose message names
 the field: 422 `detail` is FastAPI's list of `{type, loc, msg}`, with `loc` the spec's dotted field
 under "body" for a bad study spec. The app also runs the stale-worker reaper, so a trial left running
-by a dead worker is marked failed even while no worker is up.
+by a dead worker is marked interrupted even while no worker is up.
 """
 
 import contextlib

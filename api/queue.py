@@ -4,7 +4,7 @@ A study is the unit a worker claims, atomically: `SELECT ... FOR UPDATE SKIP LOC
 workers never block on, nor both take, the same row), a conditional `UPDATE ... WHERE status = 'queued'
 RETURNING` inside a `BEGIN IMMEDIATE` transaction on SQLite. The claiming worker heartbeats the study;
 `reap_stale` (run by every worker and by the API process) treats a study whose heartbeat is older than
-the stale timeout as orphaned: its running trials are marked failed with a "stale" reason and the study
+the stale timeout as orphaned: its running trials are marked interrupted with a "stale" reason and the study
 goes back to the queue, where the next worker resumes it from the Optuna study on the same database --
 completed trials are never touched. Every transition is also written to `gdt_events`.
 """
@@ -142,13 +142,14 @@ def heartbeat(db: Database, worker_id: str, study_id: int | None = None) -> Beat
 
 
 def fail_running_trials(session: Session, study_id: int, reason: str, worker_id: str | None = None) -> list[int]:
-    """Mark the study's running trials failed with `reason`; returns their numbers."""
+    """Mark the study's running trials interrupted with `reason` (stopped from outside: not a trial that failed,
+    not a trained configuration); returns their numbers."""
     now = utcnow()
     trials = session.scalars(select(Trial).where(Trial.study_id == study_id, Trial.state == "running")).all()
     for trial in trials:
-        trial.state, trial.reason, trial.finished_at = "failed", reason, now
+        trial.state, trial.reason, trial.finished_at = "interrupted", reason, now
         trial.duration_s = (now - trial.started_at).total_seconds()
-        add_event(session, study_id, "trial_failed", f"trial #{trial.number}: {reason}", worker_id, trial.number)
+        add_event(session, study_id, "trial_interrupted", f"trial #{trial.number}: {reason}", worker_id, trial.number)
     return [t.number for t in trials]
 
 

@@ -137,7 +137,7 @@ class Settings(_FromEnvironment):
     limits: Limits = Field(default_factory=Limits)
     # how often a worker says it is alive (and looks for a cancel request)
     heartbeat_s: float = Field(5.0, validation_alias=_env("heartbeat_s"))
-    # A worker silent this long is dead: its running trials are failed (stale). With the reaper's interval
+    # A worker silent this long is dead: its running trials are interrupted (stale). With the reaper's interval
     # (and an idle worker's poll), a killed worker is noticed within 2 x heartbeat_s; a live one may be 3 s late.
     stale_after_s: float = Field(8.0, validation_alias=_env("stale_after_s"))
     poll_s: float = Field(2.0, validation_alias=_env("poll_s"))  # an idle worker looks for queued studies this often

@@ -81,6 +81,7 @@ def nothing_trained(db: Database, study_id: int) -> str | None:
         rows = session.execute(
             select(Trial.number, Trial.state, Trial.reason).where(Trial.study_id == study_id).order_by(Trial.number)
         ).all()
+    rows = [row for row in rows if row.state != "interrupted"]  # stopped from outside: they say nothing here
     if not rows or any(state in ("complete", "pruned", "duplicate") for _, state, _ in rows):
         return None
     failed = [(n, reason) for n, state, reason in rows if state == "failed"]

@@ -93,7 +93,7 @@ def read_study(study_id: StudyId, session: ReadSession):
 )
 def cancel_study(study_id: StudyId, db: DatabaseDep):
     """Cancel: a queued study at once; a running one is stopped by its worker at its next heartbeat
-    (its running trials are marked failed, reason "cancelled")."""
+    (its running trials are marked interrupted, reason "cancelled")."""
     try:
         study = queue.request_cancel(db, study_id)
     except queue.AlreadyFinished as finished:  # completed, failed or cancelled: there is nothing to stop

@@ -75,3 +75,26 @@ def _wait_printed(capsys, text: str, timeout: float = 30.0) -> None:
             return
         time.sleep(0.05)
     raise AssertionError(f"{text!r} never printed; got {printed!r}")
+
+
+def test_a_trial_stopped_from_outside_is_interrupted_and_not_trained(live, client, database_url):
+    """A cancelled study's running trial (or a dead worker's) is `interrupted`: no measurement, not a trained
+    configuration, so the study does not read "trained 2 of 2" for one configuration trained; a trial that failed
+    itself (a non-finite loss) is `failed` and did train."""
+    from api import queue
+
+    study_id = client.post("/studies", json=tiny_spec("interrupted", n_trials=2)).json()["id"]
+    _, recorder = claim_for(database_url)
+    record(recorder, 0, "complete", 0.4)
+    record(recorder, 1, "failed", None, reason="training failed at step 3: non-finite loss (nan)")
+    record(recorder, 2, finish=False)  # running when the study is cancelled
+    db = Database(database_url)
+    with db.write() as session:
+        assert queue.fail_running_trials(session, study_id, "cancelled") == [2]
+    db.dispose()
+    trial = client.get(f"/studies/{study_id}/trials/2").json()
+    assert trial["state"] == "interrupted" and trial["reason"] == "cancelled"
+    progress = client.get(f"/studies/{study_id}").json()["progress"]
+    assert progress["trained"] == 2 and progress["counts"]["interrupted"] == 1  # #0 and #1, not #2
+    listed = client.get(f"/studies/{study_id}/trials", params={"state": "interrupted"}).json()
+    assert [t["number"] for t in listed["items"]] == [2]

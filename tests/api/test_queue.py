@@ -108,8 +108,9 @@ def test_reaping_a_dead_worker_fails_its_running_trial_and_requeues(database_url
         kinds = [e.kind for e in session.scalars(select(Event).where(Event.study_id == claimed.id).order_by(Event.id))]
     assert study.status == "queued" and study.worker_id is None and study.attempts == 1
     assert trials[0].state == "complete" and trials[0].score == 0.5  # completed work is untouched
-    assert trials[1].state == "failed" and trials[1].reason.startswith("stale: worker dead-worker stopped heartbeating")
-    assert kinds[-2:] == ["trial_failed", "requeued"]
+    assert trials[1].state == "interrupted"  # stopped from outside: no measurement, not trained
+    assert trials[1].reason.startswith("stale: worker dead-worker stopped heartbeating")
+    assert kinds[-2:] == ["trial_interrupted", "requeued"]
 
     # The dead worker's process, should it still be running, can no longer write.
     with pytest.raises(ClaimLost):

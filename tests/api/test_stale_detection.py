@@ -38,6 +38,6 @@ def test_reaper_with_the_defaults_fails_a_silent_workers_trial_by_two_heartbeats
     assert queue.reap_stale(db, s.stale_after_s, s.max_attempts, now=noticed) == [claimed.id]
     with db.read() as session:
         trial = session.scalars(select(Trial).where(Trial.study_id == claimed.id, Trial.number == 0)).one()
-        assert trial.state == "failed" and trial.reason.startswith("stale: worker killed-worker")
+        assert trial.state == "interrupted" and trial.reason.startswith("stale: worker killed-worker")
         assert session.get(Study, claimed.id).status == "queued"
     db.dispose()

@@ -158,7 +158,7 @@ def test_a_sigkilled_worker_loses_nothing_and_its_study_continues(postgres_url, 
         assert trials_of(postgres_url, study_id)[running].state != "complete", "the trial ended before the kill"
         # No worker is running: the API's reaper marks the trial failed (stale) within the configured time.
         wait_for(
-            lambda: trials_of(postgres_url, study_id)[running].state == "failed",
+            lambda: trials_of(postgres_url, study_id)[running].state == "interrupted",
             settings.stale_after_s + 15,
             f"trial {running} to be marked failed",
         )
@@ -177,7 +177,7 @@ def test_a_sigkilled_worker_loses_nothing_and_its_study_continues(postgres_url, 
     for number, (score, values, finished_at) in before.items():  # nothing completed was lost or redone
         assert trials[number].state == "complete"
         assert (trials[number].score, trials[number].values, trials[number].finished_at) == (score, values, finished_at)
-    assert trials[running].state == "failed"
+    assert trials[running].state == "interrupted"
     assert sum(t.state == "complete" for t in trials.values()) == 2
     assert {t.worker_id for n, t in trials.items() if n > running} == {"worker-b"}
     assert final["attempts"] == 2 and final["best"] is not None
@@ -215,7 +215,7 @@ def test_cancel_stops_a_running_study_promptly(sqlite_url, processes):
         assert elapsed <= bound, f"cancelled after {elapsed:.1f} s, bound {bound:.1f} s"
 
         trial = trials_of(database_url, study_id)[running]
-        assert trial.state == "failed" and trial.reason == "cancelled"
+        assert trial.state == "interrupted" and trial.reason == "cancelled"
         assert not any(process_alive(pid) for pid in children)
         assert worker.poll() is None  # the worker itself carries on, waiting for the next study
         optuna_name = study_row(database_url, study_id).optuna_name
@@ -270,7 +270,7 @@ def test_restarting_the_service_mid_study_loses_no_completed_trial(sqlite_url, p
     client.close()
     wait_for(lambda: not service_processes(sqlite_url, "api."), 15, "the worker and study process to stop")
     stopped = trials_of(sqlite_url, study_id)[running]
-    assert stopped.state == "failed" and "stopped" in stopped.reason
+    assert stopped.state == "interrupted" and "stopped" in stopped.reason
     assert study_row(sqlite_url, study_id).status == "queued"  # released at once, not left for the reaper
 
     second, client = serve("serve-2")
