@@ -16,8 +16,10 @@ from typing import Any
 
 import yaml
 
+from core.errors import GDTSearchError
 
-class DuplicateKey(ValueError):
+
+class DuplicateKey(GDTSearchError, ValueError):
     """A mapping that gives one key twice; the message names the key and, for YAML, both lines."""
 
 

@@ -65,7 +65,8 @@ def test_trial_states_are_defined_once_in_search_states():
     from search import states
     from search.recorder import TrialRecord
 
-    assert states.TRIAL_STATES == ("running", *states.FINISHED_STATES)
+    # running until it ends; interrupted when the service stops it from outside; else as the recorder reports
+    assert states.TRIAL_STATES == ("running", "interrupted", *states.FINISHED_STATES)
     assert api.models.TRIAL_STATES is states.TRIAL_STATES  # the service's trial rows
     assert api.schemas.TrialState is states.TrialState  # the API's schema
     assert typing.get_args(api.schemas.TrialOut.model_fields["state"].annotation) == states.TRIAL_STATES

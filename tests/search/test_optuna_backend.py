@@ -150,14 +150,15 @@ def test_infeasible_proposals_are_recorded_with_their_reason_and_never_trained(t
 
 
 def test_a_failing_trial_is_recorded_with_its_reason_and_the_study_goes_on(tmp_path):
-    # rho = 1e-300 overflows the logits: the loss is NaN at the first step.
-    spec = tiny_spec(tmp_path, factors={"TR": {"choices": ["invariant"]}},
-                     hyperparameters__temperature={"choices": [1e-300, 0.1]}, search__sampler="grid",
-                     search__n_trials=None)  # fmt: skip
+    # lr 10 with weight decay 100 (the largest a spec allows): AdamW's decoupled decay multiplies the weights by
+    # 1 - lr * wd = -999 a step, and the loss is NaN within a few steps; lr 0.002 shrinks them by 0.8 and trains.
+    spec = tiny_spec(tmp_path, factors={"TR": {"choices": ["invariant"]}}, trial__steps=8,
+                     hyperparameters__lr={"choices": [10.0, 0.002]}, hyperparameters__weight_decay=100.0,
+                     search__sampler="grid", search__n_trials=None)  # fmt: skip
     recorder = JsonlRecorder(tmp_path / "events.jsonl")
     study = run_optuna(spec, recorder)
-    by_temperature = {t.params["temperature"]: t for t in study.get_trials()}
-    failed, ok = by_temperature[1e-300], by_temperature[0.1]
+    by_lr = {t.params["lr"]: t for t in study.get_trials()}
+    failed, ok = by_lr[10.0], by_lr[0.002]
     assert failed.state == TrialState.FAIL and "non-finite loss" in failed.user_attrs["failure"]
     assert failed.user_attrs["failure_kind"] == "non-finite"
     assert ok.state == TrialState.COMPLETE
