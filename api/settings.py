@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import Field, ValidationError, ValidationInfo, field_validator
+from pydantic import Field, PositiveFloat, PositiveInt, ValidationError, ValidationInfo, field_validator
 from pydantic_core import PydanticUseDefault
 from pydantic_settings import BaseSettings, EnvSettingsSource, NoDecode, SettingsConfigDict
 
@@ -101,31 +101,31 @@ class _Environment(EnvSettingsSource):
 
 
 class Limits(_FromEnvironment):
-    """What one request may ask for; each is overridable as GDT_SEARCH_MAX_<NAME> (upper case)."""
+    """What one request may ask for; each is overridable as GDT_SEARCH_MAX_<NAME> (upper case), and must be > 0."""
 
-    page_size: int = Field(500, validation_alias=_max("page_size"))  # items per page of any listing
-    body_bytes: int = Field(256 * 1024, validation_alias=_max("body_bytes"))  # a study spec's JSON
-    n_trials: int = Field(10_000, validation_alias=_max("n_trials"))  # search.n_trials of one study
-    study_seconds: float = Field(7 * 24 * 3600.0, validation_alias=_max("study_seconds"))  # search.timeout_s
-    trial_steps: int = Field(1_000_000, validation_alias=_max("trial_steps"))  # trial.steps (and epochs x videos)
-    study_workers: int = Field(64, validation_alias=_max("study_workers"))  # search.workers of one study
-    clip_budget: int = Field(4096, validation_alias=_max("clip_budget"))  # clips per batch
-    k: int = Field(64, validation_alias=_max("k"))  # K_m of one factor
+    page_size: PositiveInt = Field(500, validation_alias=_max("page_size"))  # items per page of any listing
+    body_bytes: PositiveInt = Field(256 * 1024, validation_alias=_max("body_bytes"))  # a study spec's JSON
+    n_trials: PositiveInt = Field(10_000, validation_alias=_max("n_trials"))  # search.n_trials of one study
+    study_seconds: PositiveFloat = Field(7 * 24 * 3600.0, validation_alias=_max("study_seconds"))  # search.timeout_s
+    trial_steps: PositiveInt = Field(1_000_000, validation_alias=_max("trial_steps"))  # trial.steps, epochs x videos
+    study_workers: PositiveInt = Field(64, validation_alias=_max("study_workers"))  # search.workers of one study
+    clip_budget: PositiveInt = Field(4096, validation_alias=_max("clip_budget"))  # clips per batch
+    k: PositiveInt = Field(64, validation_alias=_max("k"))  # K_m of one factor
     # configurations enumerated when checking that a space has a valid one ...
-    space_checked: int = Field(20_000, validation_alias=_max("space_checked"))
+    space_checked: PositiveInt = Field(20_000, validation_alias=_max("space_checked"))
     # ... and for at most this long (a bigger space is let through)
-    space_check_seconds: float = Field(2.0, validation_alias=_max("space_check_seconds"))
-    world_videos: int = Field(100_000, validation_alias=_max("world_videos"))  # videos_per_class x classes
-    world_pixels: int = Field(1024 * 1024, validation_alias=_max("world_pixels"))  # data.world.height x width
-    world_seconds: float = Field(600.0, validation_alias=_max("world_seconds"))  # data.world.duration_s
+    space_check_seconds: PositiveFloat = Field(2.0, validation_alias=_max("space_check_seconds"))
+    world_videos: PositiveInt = Field(100_000, validation_alias=_max("world_videos"))  # videos_per_class x classes
+    world_pixels: PositiveInt = Field(1024 * 1024, validation_alias=_max("world_pixels"))  # data.world.height x width
+    world_seconds: PositiveFloat = Field(600.0, validation_alias=_max("world_seconds"))  # data.world.duration_s
     # A study's cost, estimated before it is queued (each value alone may be within its bound):
     # decoded world caches: videos x frames x pixels x 3 + audio samples x 4
-    data_bytes: int = Field(16 * 2**30, validation_alias=_max("data_bytes"))
+    data_bytes: PositiveInt = Field(16 * 2**30, validation_alias=_max("data_bytes"))
     # clips a study trains on: clip_budget x steps x n_trials
-    train_clips: int = Field(10**9, validation_alias=_max("train_clips"))
+    train_clips: PositiveInt = Field(10**9, validation_alias=_max("train_clips"))
     # clips a study encodes to evaluate: (proxy videos x clips_per_video + invariance_videos x 8) x evaluations
     # per trial x n_trials
-    eval_clips: int = Field(10**8, validation_alias=_max("eval_clips"))
+    eval_clips: PositiveInt = Field(10**8, validation_alias=_max("eval_clips"))
 
 
 class Settings(_FromEnvironment):

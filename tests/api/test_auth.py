@@ -66,3 +66,7 @@ def test_a_malformed_setting_is_refused_naming_it():
         Settings.from_env({"GDT_SEARCH_MAX_PAGE_SIZE": "lots"})
     with pytest.raises(ValueError, match="must exceed GDT_SEARCH_HEARTBEAT_S"):
         Settings.from_env({"GDT_SEARCH_HEARTBEAT_S": "10", "GDT_SEARCH_STALE_AFTER_S": "5"})
+    # A limit of 0 or below would refuse every request (or, for K_m, accept nothing): a startup error instead.
+    for name in ("GDT_SEARCH_MAX_K", "GDT_SEARCH_MAX_BODY_BYTES", "GDT_SEARCH_MAX_STUDY_SECONDS"):
+        with pytest.raises(ValueError, match=f"{name}: Input should be greater than 0"):
+            Settings.from_env({name: "-5"})
