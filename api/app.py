@@ -14,7 +14,7 @@ import logging
 import threading
 from collections.abc import Iterator
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
@@ -24,7 +24,7 @@ from starlette.routing import Match
 from api import queries, queue
 from api.dashboard.routes import mount_dashboard
 from api.db import Database, migrate
-from api.deps import PAGE_SIZE_MARK
+from api.deps import PAGE_SIZE_MARK, known_query_parameters
 from api.routes import docs, health, reports, studies, trials
 from api.settings import Settings
 from api.submit import ApiStudySpec, BodyError
@@ -44,6 +44,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url=None,  # served by api.routes.docs from the installed package, not a CDN: /docs works offline
         redoc_url=None,
         exception_handlers={SpecError: spec_error, BodyError: body_error, OperationalError: database_down},
+        dependencies=[Depends(known_query_parameters)],  # a misspelt query parameter is a 422, not ignored
     )
     # What the routes depend on (api.deps reads it from the request's app)
     app.state.settings, app.state.db = settings, Database(settings.database_url)

@@ -98,6 +98,32 @@ Read = [Depends(reader)]
 PAGE_SIZE_MARK = "x-page-size"  # marks the `limit` parameter in the generated schema, for `api.app.document_page_size`
 
 
+def known_query_parameters(request: Request) -> None:
+    """422 for a query parameter the route does not take: `/studies?stauts=queued` would list every study,
+    silently. Applied to every route (api.app); the allowed names are the route's own and its dependencies'."""
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    if dependant is None:
+        return
+    allowed = _query_names(dependant)
+    unknown = [name for name in request.query_params if name not in allowed]
+    if unknown:
+        names = ", ".join(sorted(allowed)) or "none"
+        raise RequestValidationError(
+            [{"type": "unknown_parameter", "loc": ("query", name), "msg": f"unknown query parameter (allowed: {names})",
+              "input": request.query_params[name]} for name in unknown]  # fmt: skip
+        )
+
+
+def _query_names(dependant) -> set[str]:
+    """The query parameters a route's dependant (fastapi.dependencies.models.Dependant) takes, its sub-dependencies'
+    included."""
+    names = {p.alias for p in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _query_names(sub)
+    return names
+
+
 def page_size(
     request: Request,
     limit: Annotated[int | None, Query(ge=1, json_schema_extra={PAGE_SIZE_MARK: True})] = None,

@@ -148,9 +148,18 @@ def test_limits_are_configurable(database_url):
         ("/studies/1/trials?state=asleep", "state"),
         ("/studies/1/trials/-1", "number"),
         ("/studies/1/export?format=xml", "format"),
+        ("/studies?stauts=queued", "stauts"),  # misspelt: it used to list every study, silently
+        ("/studies/1/trials?sort=score&ordr=desc", "ordr"),
+        ("/dashboard/data/studies/1/table1?descending=1&sortby=best", "sortby"),
     ],
 )
 def test_bad_query_and_path_values_are_422_naming_the_field(client, path, field):
     response = client.get(path)
     assert response.status_code == 422, response.text
     assert field in [problem["loc"][-1] for problem in response.json()["detail"]]
+
+
+def test_an_unknown_query_parameter_says_which_are_allowed(client):
+    (problem,) = client.get("/studies", params={"stauts": "queued"}).json()["detail"]
+    assert problem["loc"] == ["query", "stauts"]
+    assert problem["msg"] == "unknown query parameter (allowed: limit, offset, status)"
