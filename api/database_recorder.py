@@ -20,6 +20,7 @@ from api.models import IntermediateValue, Study, Trial, utcnow
 from api.queue import add_event
 from core.errors import GDTSearchError
 from search.recorder import StudyInfo, TrialProgress, TrialRecord, TrialStart, json_safe
+from search.states import FINISHED_STATES
 
 
 class ClaimLost(GDTSearchError, RuntimeError):
@@ -154,6 +155,8 @@ class DatabaseRecorder:
         with self.db.write() as session:
             self._check_claim(session)
             trial = self._trial(session, number)
+            if trial is not None and trial.state in FINISHED_STATES:
+                return  # recorded already (a restored backend re-reporting it): a measurement is never overwritten
             if trial is None:
                 trial = Trial(
                     study_id=self.study_id,

@@ -98,3 +98,23 @@ def test_a_trial_stopped_from_outside_is_interrupted_and_not_trained(live, clien
     assert progress["trained"] == 2 and progress["counts"]["interrupted"] == 1  # #0 and #1, not #2
     listed = client.get(f"/studies/{study_id}/trials", params={"state": "interrupted"}).json()
     assert [t["number"] for t in listed["items"]] == [2]
+
+
+def test_a_finished_trial_is_never_overwritten_by_a_second_report(live, client, database_url):
+    """A backend that reports a trial again (a restored Ray experiment) leaves the recorded measurement alone; an
+    interrupted trial, which measured nothing, is recorded when it does finish."""
+    from api import queue
+
+    study_id = client.post("/studies", json=tiny_spec("reported-twice", n_trials=4)).json()["id"]
+    _, recorder = claim_for(database_url)
+    record(recorder, 0, "complete", 0.4)
+    record(recorder, 0, "failed", None, reason="the same trial, reported again")
+    trial = client.get(f"/studies/{study_id}/trials/0").json()
+    assert trial["state"] == "complete" and trial["score"] == 0.4 and trial["reason"] is None
+    record(recorder, 1, finish=False)
+    db = Database(database_url)
+    with db.write() as session:
+        queue.fail_running_trials(session, study_id, "the study ended (requeued) during this trial")
+    db.dispose()
+    record(recorder, 1, "complete", 0.5)  # resumed under the same number and finished
+    assert client.get(f"/studies/{study_id}/trials/1").json()["state"] == "complete"
