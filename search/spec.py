@@ -54,8 +54,8 @@ DEFAULT_DATABASE = "sqlite:///gdt-search.db"
 
 class SpecError(GDTSearchError, ValueError):
     """An invalid study spec; `problems` lists (dotted field, what is wrong and what is allowed). Read from a file
-    (`source`, with each field's line in `lines`), every problem names the file and line it is on, or the
-    `--set` that gave the field (`overridden`)."""
+    (`source`, with each field's line in `lines`), every problem names the file and line it is on, or says the
+    command line gave the field (`overridden`: --set and options such as --n-trials)."""
 
     def __init__(
         self,
@@ -68,7 +68,7 @@ class SpecError(GDTSearchError, ValueError):
 
         def where(field: str) -> str:
             if any(field == o or field.startswith(o + ".") for o in overridden):
-                return "--set "
+                return "command line: "
             line = line_of(lines or {}, field) if source else None
             return f"{source}:{line}: " if line is not None else ""
 

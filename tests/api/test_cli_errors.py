@@ -78,7 +78,7 @@ def test_a_spec_file_s_problems_name_the_file_and_line_and_a_key_given_twice_is_
     assert main(["run", str(path), "--set", "search.seeds=0", "--quiet"]) == 2
     err = capsys.readouterr().err
     assert f"  {path}:6: trial.steps: Input should be a valid integer" in err
-    assert "  --set search.seeds: at least 1, got 0" in err  # a --set field is no line of the file
+    assert "  command line: search.seeds: at least 1, got 0" in err  # a --set field is no line of the file
     # A parser keeps the last of two equal keys silently: this file would have trained 900 steps, not 2.
     path.write_text("name: twice\ntrial: {steps: 2}\nfactors: {TR: {choices: [invariant]}}\ntrial: {eval_every: 1}\n")
     assert main(["run", str(path), "--quiet"]) == 2
