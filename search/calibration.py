@@ -38,6 +38,9 @@ log = logging.getLogger(__name__)
 
 CALIBRATION_ATTR = "gdt_calibration"
 THRESHOLD = 0.6  # tau at which a ranking counts as agreeing (the signal issue's bar)
+# ... and only if rankings with no association would rarely reach it: with 6 configurations a tau of 0.6 comes
+# from unrelated rankings 7 % of the time (p 0.068), so a calibration of a few configurations must agree more.
+AGREEMENT_ALPHA = 0.05
 BOOTSTRAP = 2000
 
 
@@ -153,16 +156,23 @@ class Calibration:
         return agreement(self.intermediate[step], final)
 
     def recommended_steps(self) -> int | None:
-        """The shortest budget whose ranking agrees with the reference's (tau >= threshold); None if none does."""
+        """The shortest budget whose ranking agrees with the reference's (tau >= threshold, p < AGREEMENT_ALPHA);
+        None if none does."""
         agreeing = [s for s in self.budgets() if self._agrees(self.budget_agreement(s))]
         return min(agreeing) if agreeing else None
 
     def pruning_steps(self) -> list[int]:
-        """Intermediate steps whose scores rank like the final ones (tau >= threshold): where a pruner may act."""
+        """Intermediate steps whose scores rank like the final ones (tau >= threshold, p < AGREEMENT_ALPHA): where a
+        pruner may act."""
         return sorted(s for s in self.intermediate if self._agrees(self.step_agreement(s)))
 
+    def bar(self) -> str:
+        """What 'ranks like' means here, as the report and the pruning line say it."""
+        return f"tau >= {self.threshold:g}, p < {AGREEMENT_ALPHA:g}"
+
     def _agrees(self, agreement: Agreement) -> bool:
-        return agreement.tau is not None and agreement.tau >= self.threshold
+        return (agreement.tau is not None and agreement.tau >= self.threshold
+                and agreement.p is not None and agreement.p < AGREEMENT_ALPHA)  # fmt: skip
 
     def as_dict(self) -> dict[str, Any]:
         budgets = {str(s): asdict(self.budget_agreement(s)) | {"icc": icc1(np.asarray(self.scores[s]))}
@@ -216,10 +226,10 @@ def report(calibration: Calibration) -> str:
         lines.append(f"  intermediate at step {step}: {c.step_agreement(step).text()} vs the final scores")
     recommended = c.recommended_steps()
     if recommended is None:
-        lines.append(f"No budget tried ranks like the reference (tau >= {c.threshold}): train longer, or compare"
+        lines.append(f"No budget tried ranks like the reference ({c.bar()}): train longer, or compare"
                      " with care.")  # fmt: skip
     else:
-        lines.append(f"Shortest budget that ranks like the reference (tau >= {c.threshold}): {recommended} steps.")
+        lines.append(f"Shortest budget that ranks like the reference ({c.bar()}): {recommended} steps.")
     pruning = c.pruning_steps()
     lines.append(
         f"A pruner may act at steps {', '.join(map(str, pruning))}." if pruning else
@@ -397,7 +407,7 @@ def pruning_gate(spec: StudySpec, calibration: Calibration | None) -> tuple[set[
     calibrated = calibration.pruning_steps()
     if not calibrated:
         return set(), (f"pruner '{kind}' not used: at no intermediate step do scores rank like the final ones"
-                       f" (Kendall tau >= {calibration.threshold}){skipped}")  # fmt: skip
+                       f" (Kendall {calibration.bar()}){skipped}")  # fmt: skip
     every = spec.trial.eval_every
     steps = [step for step in calibrated if every and step % every == 0]  # the study evaluates only there
     if not steps:

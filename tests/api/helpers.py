@@ -87,12 +87,12 @@ def record(
 
 
 def small_calibration() -> dict:
-    """A recorded calibration (search.calibration) of three configurations: the 1-step budget ranks them
-    against the 8-step reference with tau -1/3, the study's 2-step budget with tau 1 (recommended), and
-    the intermediate scores at step 1 rank like the final ones."""
+    """A recorded calibration (search.calibration) of five configurations: the 1-step budget ranks them
+    against the 8-step reference with tau -0.4, the study's 2-step budget with tau 1 (p 1/5! = 0.008:
+    recommended), and the intermediate scores at step 1 rank like the final ones."""
     from search.calibration import Calibration
 
-    final = [[0.1], [0.2], [0.3]]
-    return Calibration(["a", "b", "c"], [0], reference_steps=8, study_steps=2, threshold=0.6,
-                       scores={1: [[0.3], [0.1], [0.2]], 2: final, 8: final},
-                       intermediate={1: [0.1, 0.2, 0.3]}).as_dict()  # fmt: skip
+    final = [[0.1], [0.2], [0.3], [0.4], [0.5]]
+    return Calibration(["a", "b", "c", "d", "e"], [0], reference_steps=8, study_steps=2, threshold=0.6,
+                       scores={1: [[0.3], [0.1], [0.5], [0.2], [0.05]], 2: final, 8: final},
+                       intermediate={1: [0.1, 0.2, 0.3, 0.4, 0.5]}).as_dict()  # fmt: skip

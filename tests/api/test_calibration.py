@@ -18,5 +18,5 @@ def test_the_calibration_and_where_the_pruner_acts_are_shown_with_the_study(live
     assert shown["calibration"] == calibration and shown["calibration"]["recommended_steps"] == 2
     assert shown["pruning"] == "pruner 'median' acts at steps 1 (calibrated)"
     events = {e["kind"]: e["message"] for e in client.get(f"/studies/{study_id}/events").json()["items"]}
-    assert "Shortest budget that ranks like the reference (tau >= 0.6): 2 steps." in events["calibration"]
+    assert "Shortest budget that ranks like the reference (tau >= 0.6, p < 0.05): 2 steps." in events["calibration"]
     assert events["pruning"] == shown["pruning"]

@@ -180,12 +180,12 @@ def test_the_effects_panel_draws_each_paired_effect_with_its_interval(sqlite_url
         assert "best mean 0.900 [" in page.text_content("#study-best-set")
         # the calibration (search.calibration) and where the pruner acts, as recorded
         assert page.text_content("#study-calibration-summary") == (
-            "Calibration: 2 steps rank like the 8-step reference (τ ≥ 0.6)"
+            "Calibration: 2 steps rank like the 8-step reference (τ ≥ 0.6, p < 0.05)"
         )
         lines = page.eval_on_selector_all("#study-calibration-lines li", "items => items.map(i => i.textContent)")
-        assert lines[1].startswith("1 steps: τ −0.33") and lines[2].startswith("2 steps: τ +1.00")
-        # three configurations in one order: no interval (every resample agrees), and p = 1/3! says how weak it is
-        assert lines[3] == "intermediate at step 1: τ +1.00 (no interval), p 0.167 vs the final scores"
+        assert lines[1].startswith("1 steps: τ −0.40") and lines[2].startswith("2 steps: τ +1.00")
+        # five configurations in one order: no interval (every resample agrees); p = 1/5! says how rare that is
+        assert lines[3] == "intermediate at step 1: τ +1.00 (no interval), p 0.008 vs the final scores"
         assert lines[-1] == "pruner 'median' acts at steps 1 (calibrated)"
         # A panel with nothing to draw says why, inside the panel: the longest message (no intermediate values
         # were recorded here) wraps rather than running off both sides.

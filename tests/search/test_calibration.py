@@ -96,7 +96,7 @@ def test_the_shortest_agreeing_budget_is_recommended_and_a_pruner_only_acts_wher
     assert calibration.step_agreement(200).tau == pytest.approx(-0.8)  # the reverse of a ranking with one swap
     assert calibration.pruning_steps() == [100]
     text = report(calibration)
-    assert "Shortest budget that ranks like the reference (tau >= 0.6): 300 steps." in text
+    assert "Shortest budget that ranks like the reference (tau >= 0.6, p < 0.05): 300 steps." in text
     assert "A pruner may act at steps 100." in text
 
 
@@ -223,3 +223,15 @@ def test_a_study_asking_for_calibration_calibrates_once_before_its_trials(tmp_pa
     run_optuna(spec, recorder)  # resumed: the stored calibration is reused, not measured again
     first, again = [e for e in recorder.events() if e["event"] == "calibration_measured"]
     assert again["calibration"] == first["calibration"] == stored
+
+
+def test_a_ranking_that_unrelated_rankings_reach_often_is_no_agreement():
+    """Three configurations in the same order (tau 1) happen by chance once in 3! = 6: above the 5 % a calibration
+    allows, so neither a budget nor a pruner step agrees; five in the same order (p 1/120) do."""
+    three = Calibration(configurations=["a", "b", "c"], seeds=[0], reference_steps=8, study_steps=2, threshold=0.6,
+                        scores={2: [[0.1], [0.2], [0.3]], 8: [[0.1], [0.2], [0.3]]},
+                        intermediate={1: [0.1, 0.2, 0.3]})  # fmt: skip
+    assert three.budget_agreement(2).tau == pytest.approx(1.0) and three.budget_agreement(2).p == pytest.approx(1 / 6)
+    assert three.recommended_steps() is None and three.pruning_steps() == []
+    assert "No budget tried ranks like the reference (tau >= 0.6, p < 0.05)" in report(three)
+    assert _synthetic().recommended_steps() == 300  # five configurations, one swap: tau 0.8, p 5/120 = 0.042

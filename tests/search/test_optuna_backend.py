@@ -167,13 +167,14 @@ def test_a_failing_trial_is_recorded_with_its_reason_and_the_study_goes_on(tmp_p
 
 
 def _calibration(agreeing_steps: set[int]) -> Calibration:
-    """A calibration of 4-step trials whose intermediate scores rank like the final ones at `agreeing_steps`
-    (tau 1) and in reverse at the other steps (tau -1)."""
-    final = [[0.1], [0.2], [0.3]]
+    """A calibration of 4-step trials of five configurations whose intermediate scores rank like the final ones at
+    `agreeing_steps` (tau 1, p 1/5!) and in reverse at the other steps (tau -1)."""
+    final = [[0.1], [0.2], [0.3], [0.4], [0.5]]
+    ranked = [0.1, 0.2, 0.3, 0.4, 0.5]
     return Calibration(
-        configurations=["a", "b", "c"], seeds=[0], reference_steps=16, study_steps=4, threshold=0.6,
+        configurations=["a", "b", "c", "d", "e"], seeds=[0], reference_steps=16, study_steps=4, threshold=0.6,
         scores={4: final, 16: final},
-        intermediate={step: [0.1, 0.2, 0.3] if step in agreeing_steps else [0.3, 0.2, 0.1] for step in (1, 2, 3)},
+        intermediate={step: ranked if step in agreeing_steps else ranked[::-1] for step in (1, 2, 3)},
     )  # fmt: skip
 
 

@@ -56,8 +56,8 @@ function renderCalibration(calibration, pruning) {
   if (calibration) {
     const c = calibration;
     head = c.recommended_steps === null
-      ? `Calibration: no budget tried ranks like the ${c.reference_steps}-step reference (τ ≥ ${c.threshold})`
-      : `Calibration: ${c.recommended_steps} steps rank like the ${c.reference_steps}-step reference (τ ≥ ${c.threshold})`;
+      ? `Calibration: no budget tried ranks like the ${c.reference_steps}-step reference (τ ≥ ${c.threshold}, p < 0.05)`
+      : `Calibration: ${c.recommended_steps} steps rank like the ${c.reference_steps}-step reference (τ ≥ ${c.threshold}, p < 0.05)`;
     lines.push(`${c.configurations.length} configurations × ${c.seeds.length} seed(s)`);
     for (const [steps, a] of Object.entries(c.budgets)) {
       lines.push(`${steps} steps: ${tau(a)} vs the reference${a.icc === null ? "" : `; ICC ${fmt(a.icc)}`}`);
