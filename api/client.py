@@ -10,7 +10,6 @@ client.best(study)
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -20,10 +19,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import yaml
 
 from api.models import FINISHED_STUDY
 from core.errors import GDTSearchError
+from search import spec_source
+from search.spec_source import SpecFileError
 
 TERMINAL = set(FINISHED_STUDY)  # a study in one of these statuses is done (api.models)
 
@@ -40,54 +40,23 @@ class APIError(GDTSearchError, RuntimeError):
         super().__init__(f"HTTP {status}: {text}")
 
 
-class SpecFileError(GDTSearchError, ValueError):
-    """A spec file the client cannot send: not valid YAML / JSON, a key given twice, not a mapping of fields, or a
-    value JSON has no form for (a YAML date). The message names the file, the line and the field."""
-
-
 def read_spec_file(path: str | Path) -> dict:
-    """The spec in a YAML or JSON file (`.json`: JSON), read as `gdt-search run` reads it (search.spec_source);
-    SpecFileError names the file and line of a syntax error or a key given twice, and the field of a value JSON
-    cannot carry."""
-    from search.spec_source import DuplicateKey, line_of, load_json, load_yaml
-
-    source = str(path)
-    text = Path(path).read_text()
-    try:
-        spec, lines = (load_json(text), {}) if source.endswith(".json") else load_yaml(text)
-    except json.JSONDecodeError as error:
-        raise SpecFileError(f"{source} line {error.lineno}, column {error.colno}: {error.msg}") from None
-    except yaml.YAMLError as error:
-        raise SpecFileError(_yaml_problem(source, error)) from None
-    except DuplicateKey as error:  # YAML's says "line 5: ...", JSON's has no line
-        raise SpecFileError(f"{source}{' ' if str(error).startswith('line ') else ': '}{error}") from None
-    if not isinstance(spec, dict):
-        raise SpecFileError(f"{source} must hold a mapping of fields, got {type(spec).__name__}")
+    """The spec in a YAML or JSON file, read as `gdt-search run` reads it (search.spec_source: a syntax error or a
+    key given twice names the file and line), and refused naming its field when it holds a value JSON cannot
+    carry (SpecFileError)."""
+    spec, lines = spec_source.read_spec_file(path)
     # `gdt-search run` reads a YAML date as a date and refuses it ("notes: Input should be a valid string");
     # sent as its ISO text, the service would queue what the command line refuses.
     found = _not_json(spec, "")
     if found:
         field, value = found
-        line = line_of(lines, field)
+        line = spec_source.line_of(lines, field)
         what = "a date" if isinstance(value, date) else "binary data" if isinstance(value, bytes) else "a set"
         raise SpecFileError(
-            f"{source}{f' line {line}' if line else ''}: {field}: YAML reads {value} as {what}, which no spec field"
+            f"{path}{f' line {line}' if line else ''}: {field}: YAML reads {value} as {what}, which no spec field"
             " takes; quote it to give it as text"
         )
     return spec
-
-
-def _yaml_problem(source: str, error: yaml.YAMLError) -> str:
-    """'study.yaml line 4, column 3: expected ..., while parsing a flow mapping (from line 3)': PyYAML's own
-    message says only `in "<unicode string>"` of text it was given as a string."""
-    mark = getattr(error, "problem_mark", None)
-    if mark is None:
-        return f"{source} is not valid YAML: {error}"
-    message = getattr(error, "problem", None) or "not valid YAML"
-    context, context_mark = getattr(error, "context", None), getattr(error, "context_mark", None)
-    if context:
-        message += f", {context}" + (f" (from line {context_mark.line + 1})" if context_mark else "")
-    return f"{source} line {mark.line + 1}, column {mark.column + 1}: {message}"
 
 
 def _not_json(value: Any, field: str, seen: set[int] | None = None) -> tuple[str, Any] | None:

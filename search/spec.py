@@ -33,7 +33,7 @@ from core.threads import cores_available, default_threads, oversubscription
 from core.train.pretrain import TrainSpec
 from core.trial import DataSpec, TrialSpec, default_augment, small_world_trial
 from search.samplers import PRUNER_KINDS, PRUNERS, RAY_SCHEDULERS, SAMPLERS
-from search.spec_source import DuplicateKey, line_of, load_json, load_yaml
+from search.spec_source import SpecFileError, line_of, read_spec_file
 
 DEFAULT_TRIAL = small_world_trial()
 # Numeric hyper-parameters a study may search; everything else in `trial` is fixed per study.
@@ -471,17 +471,9 @@ def load_spec(source: str | Path | Mapping, overrides: Mapping[str, Any] | None 
     else:
         path = Path(source)
         try:
-            text = path.read_text()
-        except OSError as error:
-            raise SpecError([("<file>", f"cannot read {path}: {error.strerror or error}")]) from error
-        try:
-            raw, lines = (load_json(text), {}) if path.suffix == ".json" else load_yaml(text)
-        except (json.JSONDecodeError, yaml.YAMLError, DuplicateKey) as error:
-            raise SpecError(
-                [("<file>", f"{path} is not valid {path.suffix.lstrip('.') or 'YAML'}: {error}")]
-            ) from error
-        if not isinstance(raw, dict):
-            raise SpecError([("<file>", f"{path} must hold a mapping of fields, got {type(raw).__name__}")])
+            raw, lines = read_spec_file(path)
+        except SpecFileError as error:
+            raise SpecError([("<file>", str(error))]) from None
         named_by_file = "name" not in raw
         raw.setdefault("name", path.stem)
         source_name = str(path)

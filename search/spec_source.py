@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -21,6 +22,45 @@ from core.errors import GDTSearchError
 
 class DuplicateKey(GDTSearchError, ValueError):
     """A mapping that gives one key twice; the message names the key and, for YAML, both lines."""
+
+
+class SpecFileError(GDTSearchError, ValueError):
+    """A spec file that cannot be read as a mapping of fields; the message names the file and, where it can, the
+    line: 'study.yaml line 4, column 3: expected ...'."""
+
+
+def read_spec_file(path: str | Path) -> tuple[dict, dict[str, int]]:
+    """The mapping in a YAML or JSON (`.json`) spec file and each dotted field's line (none for JSON), as
+    `gdt-search run` and the notebook client read it. Raises SpecFileError."""
+    source = str(path)
+    try:
+        text = Path(path).read_text()
+    except OSError as error:
+        raise SpecFileError(f"cannot read {source}: {error.strerror or error}") from None
+    try:
+        data, lines = (load_json(text), {}) if source.endswith(".json") else load_yaml(text)
+    except json.JSONDecodeError as error:
+        raise SpecFileError(f"{source} line {error.lineno}, column {error.colno}: {error.msg}") from None
+    except yaml.YAMLError as error:
+        raise SpecFileError(_yaml_problem(source, error)) from None
+    except DuplicateKey as error:  # YAML's says "line 5: ...", JSON's has no line
+        raise SpecFileError(f"{source}{' ' if str(error).startswith('line ') else ': '}{error}") from None
+    if not isinstance(data, dict):
+        raise SpecFileError(f"{source} must hold a mapping of fields, got {type(data).__name__}")
+    return data, lines
+
+
+def _yaml_problem(source: str, error: yaml.YAMLError) -> str:
+    """'study.yaml line 4, column 3: expected ..., while parsing a flow mapping (from line 3)': PyYAML's own
+    message says only `in "<unicode string>"` of text it was given as a string."""
+    mark = getattr(error, "problem_mark", None)
+    if mark is None:
+        return f"{source} is not valid YAML: {error}"
+    message = getattr(error, "problem", None) or "not valid YAML"
+    context, context_mark = getattr(error, "context", None), getattr(error, "context_mark", None)
+    if context:
+        message += f", {context}" + (f" (from line {context_mark.line + 1})" if context_mark else "")
+    return f"{source} line {mark.line + 1}, column {mark.column + 1}: {message}"
 
 
 class _Loader(yaml.SafeLoader):
