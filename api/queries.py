@@ -33,8 +33,7 @@ from api.schemas import (
 from core.errors import GDTSearchError
 from search.best import best_set, chance_level
 from search.effects import factor_effects
-from search.intervals import estimate
-from search.measurements import Measured, fold, seed_values, seeds_in_order
+from search.measurements import Measured, fold, seeds_in_order, trial_estimate
 from search.recorder import TrialProgress, progress_text
 
 
@@ -141,7 +140,7 @@ def best_scores(session: Session, study_ids: list[int]) -> dict[int, tuple[float
         .where(or_(*(and_(Trial.study_id == study_id, Trial.score == score) for study_id, score in maxima)), *complete)
         .order_by(Trial.study_id, Trial.number.desc())  # ties: the first trial (the last written wins below)
     ).all()
-    return {study_id: (score, estimate(seed_values(v, s) or [score]).text()) for study_id, score, v, s in holders}
+    return {study_id: (score, trial_estimate(v, s).text()) for study_id, score, v, s in holders}
 
 
 def list_studies(session: Session, status: str | None, limit: int, offset: int) -> tuple[list[StudySummary], int]:
@@ -238,10 +237,9 @@ def _intermediates(session: Session, trial_ids: list[int]) -> dict[int, list[Int
 
 def _seed_fields(trial: Trial) -> dict:
     """A completed trial's seeds and the 95 % interval of its mean score (search.intervals)."""
-    values = seed_values(trial.values, trial.seed_values) if trial.state == "complete" else []
-    if not values:
+    e = trial_estimate(trial.values, trial.seed_values) if trial.state == "complete" else None
+    if e is None:
         return {}
-    e = estimate(values)
     return dict(n_seeds=e.n, ci_low=e.low, ci_high=e.high, interval=e.text())
 
 

@@ -104,8 +104,15 @@ def seeds_in_order(values: Sequence[float] | None, seed_scores: Sequence[float |
 
 
 def seed_values(values: Sequence[float] | None, seed_scores: Sequence[float | None] | None) -> list[float]:
-    """A trial's seeds' scores, those without a score left out: what one trial's interval rests on."""
-    return [v for v in seeds_in_order(values, seed_scores) if v is not None]
+    """A trial's seeds' finite scores: what one trial's interval rests on."""
+    return [v for v in seeds_in_order(values, seed_scores) if v is not None and math.isfinite(v)]
+
+
+def trial_estimate(values: Sequence[float] | None, seed_scores: Sequence[float | None] | None) -> Estimate | None:
+    """One trial's score as a measurement: the mean of its seeds with its interval and n (None: no score). The
+    CLI's progress line, the trial listing and the study listing all show it this way."""
+    scores = seed_values(values, seed_scores)
+    return estimate(scores) if scores else None
 
 
 def from_study(study: optuna.Study) -> list[Measured]:

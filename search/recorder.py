@@ -279,12 +279,10 @@ class ConsoleRecorder:
 
 def _score_text(record: TrialRecord) -> str:
     """'0.412 [0.395, 0.430], 3 seeds' or '0.412 (1 seed, no interval)': the score with what it rests on."""
-    from search.intervals import estimate
+    from search.measurements import trial_estimate
 
-    seeds = [v for v in record.seed_values or [] if v is not None and math.isfinite(v)]
-    if seeds:
-        return estimate(seeds).text()
-    return f"{record.values[0]:.4f}" if record.values else "-"
+    e = trial_estimate(record.values, record.seed_values)
+    return e.text() if e is not None else "-"
 
 
 def _num(item: TrialStart | TrialRecord | TrialProgress) -> str:
