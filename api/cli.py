@@ -150,7 +150,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                               "search.workers": args.workers})  # fmt: skip
     recorders = [] if args.quiet else [ConsoleRecorder(verbose=args.verbose)]
     if args.record:
-        recorders.append(_record_file(args.record, JsonlRecorder))
+        recorders.append(JsonlRecorder(_record_file(args.record)))
     try:
         study = run_study(spec, MultiRecorder(*recorders))
     except (StudyMismatch, ValueError) as error:
@@ -171,8 +171,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _record_file(path: str, recorder):
-    """A JSON-lines recorder on `path`, whose folder must exist and be writable: found now, not after a trial."""
+def _record_file(path: str) -> Path:
+    """`--record`'s file, whose folder must exist and be writable: found now, not after a trial."""
     record = Path(path)
     if record.is_dir() or not record.parent.is_dir():
         raise UsageError(f"--record {path}: {'a folder' if record.is_dir() else 'no such folder'}")
@@ -181,7 +181,7 @@ def _record_file(path: str, recorder):
             pass
     except OSError as error:
         raise UsageError(f"--record {path}: {error.strerror or error}") from None
-    return recorder(record)
+    return record
 
 
 def _study_spec(args: argparse.Namespace, fields: dict):
@@ -264,7 +264,7 @@ def _check_calibration_options(args: argparse.Namespace) -> None:
     try:
         CalibrationSection(**{k: v for k, v in given.items() if v is not None})
     except ValidationError as error:
-        problems = [f"--{'-'.join(str(error['loc'][0]).split('_'))}: {error['msg']}" for error in error.errors()]
+        problems = [f"--{str(error['loc'][0]).replace('_', '-')}: {error['msg']}" for error in error.errors()]
         raise UsageError("; ".join(problems)) from None
     if args.out and not Path(args.out).parent.is_dir():
         raise UsageError(f"--out {args.out}: no such folder")
