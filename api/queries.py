@@ -245,8 +245,8 @@ def _seed_fields(trial: Trial) -> dict:
 
 def _trial_fields(trial: Trial, intermediate: list[Intermediate]) -> dict:
     """A duplicate (a proposal equivalent to trial `duplicate_of`, which reused its result) stays visible but is no
-    measurement: its score, cost, values and metrics are empty and what it reused is under `reused_values`, so
-    summing or averaging listed scores never counts a result twice."""
+    measurement: the recorder stores no score, cost or metrics for it (migration 0009 cleared older rows), and what
+    it reused is under `reused_values`, so summing or averaging listed scores never counts a result twice."""
     duplicate = trial.state == "duplicate"
     return dict(
         number=trial.number,
@@ -256,11 +256,11 @@ def _trial_fields(trial: Trial, intermediate: list[Intermediate]) -> dict:
         params=trial.params or {},
         values=None if duplicate else trial.values,
         reused_values=trial.values if duplicate else None,
-        score=None if duplicate else trial.score,
-        seed_values=None if duplicate else trial.seed_values,
+        score=trial.score,
+        seed_values=trial.seed_values,
         **_seed_fields(trial),
-        cost=None if duplicate else trial.cost,
-        scores={} if duplicate else trial.scores or {},
+        cost=trial.cost,
+        scores=trial.scores or {},
         intermediate=intermediate,
         invariance=trial.invariance or {},
         duration_s=trial.duration_s,

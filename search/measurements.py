@@ -83,8 +83,8 @@ def fold(samples: Iterable[Sample]) -> list[Measured]:
     """One entry per (configuration, hyper-parameters), in order of the first trial that trained it."""
     groups: dict[tuple[str, str], tuple[Measured, list[Sequence[float | None]]]] = {}
     for number, config, settings, params, values in sorted(samples, key=lambda s: s[0]):
-        if not pool_trainings([values])[0]:
-            continue
+        if not any(v is not None and math.isfinite(v) for v in values):
+            continue  # no seed scored
         hyper = hyper_of(params or {})
         key = (config, json.dumps(hyper, sort_keys=True, default=str))
         entry, trainings = groups.setdefault(key, (Measured(config, hyper, [], settings=dict(settings or {})), []))
